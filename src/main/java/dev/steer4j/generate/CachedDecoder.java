@@ -1,0 +1,134 @@
+package dev.steer4j.generate;
+
+import dev.steer4j.model.GPT2Config;
+import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.runtime.Tensors;
+import org.bytedeco.pytorch.IValue;
+import org.bytedeco.pytorch.IValueVector;
+import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * steer4j's own program: one left-padded batch, a KV cache preallocated for prompt + new tokens and
+ * filled in place, one forward pass per token.
+ *
+ * <p>Left padding as Hugging Face does it: pads are masked out as keys, and a row's position ids count
+ * from its first real token (pads get position id 1, which cannot affect real tokens).
+ */
+final class CachedDecoder implements Decoder {
+    private static final long PAD = 50256;
+
+    private final JitModule module;
+    private final ForwardListener listener;
+    private final int rows;
+    private final int promptWidth;
+    private final Tensor inputIds;
+    private final Tensor positionIds;
+    private final Tensor hookPositions;
+    private final Tensor rowIndex;
+    private final Tensor keyPadding;
+    private final Tensor stepPositions;
+    private final IValue kCaches;
+    private final IValue vCaches;
+    private final Tensor[] caches;
+    private int past;
+
+    CachedDecoder(Gpt2Model model, JitModule module, int[][] prompts, int maxNewTokens, ForwardListener listener) {
+        this.module = module;
+        this.listener = listener;
+        GPT2Config c = model.config();
+        rows = prompts.length;
+        int width = 0;
+        for (int[] p : prompts) width = Math.max(width, p.length);
+        promptWidth = width;
+        int capacity = width + maxNewTokens;
+        long[] ids = new long[rows * width];
+        long[] pos = new long[rows * width];
+        long[] hookPos = new long[rows * width];
+        boolean[] pad = new boolean[rows * capacity];
+        long[] lengths = new long[rows];
+        for (int b = 0; b < rows; b++) {
+            int offset = width - prompts[b].length;
+            lengths[b] = prompts[b].length;
+            for (int t = 0; t < width; t++) {
+                int i = b * width + t;
+                boolean real = t >= offset;
+                ids[i] = real ? prompts[b][t - offset] : PAD;
+                pos[i] = real ? t - offset : 1;
+                hookPos[i] = real ? t - offset : -1;
+                pad[b * capacity + t] = !real;
+            }
+        }
+        var device = model.device();
+        inputIds = Tensors.longs(ids, new long[]{rows, width}, device);
+        positionIds = Tensors.longs(pos, new long[]{rows, width}, device);
+        hookPositions = Tensors.longs(hookPos, new long[]{rows, width}, device);
+        rowIndex = Tensors.longs(rangeOf(rows), new long[]{rows}, device);
+        stepPositions = Tensors.longs(lengths, new long[]{rows, 1}, device);
+        try (Tensor padCpu = Tensor.create(pad, new long[]{rows, capacity})) {
+            keyPadding = padCpu.to(device, ScalarType.Bool);
+        }
+        caches = new Tensor[2 * c.nLayer()];
+        TensorOptions opts = new TensorOptions(model.dtype()).device(new org.bytedeco.pytorch.DeviceOptional(device));
+        for (int i = 0; i < caches.length; i++) {
+            caches[i] = torch.zeros(new long[]{rows, c.nHead(), capacity, c.headDim()}, opts);
+        }
+        Tensor[] k = new Tensor[c.nLayer()];
+        Tensor[] v = new Tensor[c.nLayer()];
+        System.arraycopy(caches, 0, k, 0, k.length);
+        System.arraycopy(caches, k.length, v, 0, v.length);
+        kCaches = Tensors.tensorList(k);
+        vCaches = Tensors.tensorList(v);
+        try (Tensor len = Tensors.longs(lengths, new long[]{rows}, device)) {
+            listener.onStart(len);
+        }
+    }
+
+    @Override
+    public Tensor prefill() {
+        listener.onForward(rowIndex, hookPositions);
+        Tensor logits = forward(inputIds, positionIds);
+        past = promptWidth;
+        return logits;
+    }
+
+    @Override
+    public Tensor step(long[] nextTokens) {
+        try (Tensor next = Tensors.longs(nextTokens, new long[]{rows, 1}, inputIds.device())) {
+            listener.onForward(rowIndex, stepPositions);
+            Tensor logits = forward(next, stepPositions);
+            past += 1;
+            stepPositions.add_(new Scalar(1L));
+            return logits;
+        }
+    }
+
+    private Tensor forward(Tensor ids, Tensor positions) {
+        IValueVector args = new IValueVector(new IValue(ids), new IValue(positions), new IValue(keyPadding),
+                kCaches, vCaches, new IValue(past), new IValue(true));
+        try (IValue out = module.forward(args); Tensor logits = out.toTensor()) {
+            return logits.select(1, 0);
+        }
+    }
+
+    private static long[] rangeOf(int n) {
+        long[] r = new long[n];
+        for (int i = 0; i < n; i++) r[i] = i;
+        return r;
+    }
+
+    @Override
+    public void close() {
+        for (Tensor t : caches) t.close();
+        inputIds.close();
+        positionIds.close();
+        hookPositions.close();
+        rowIndex.close();
+        keyPadding.close();
+        stepPositions.close();
+    }
+}

@@ -1,0 +1,143 @@
+package dev.steer4j.generate;
+
+import dev.steer4j.UserError;
+import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.runtime.Tensors;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.IntConsumer;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.InferenceMode;
+import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.LongOptional;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * Batched generation: all prompts run as one batch; each row stops at EOS or after {@code maxNewTokens};
+ * the loop ends when every row has stopped.
+ */
+public final class Generator {
+    private final Gpt2Model model;
+    private final JitModule module;
+    private final ForwardListener listener;
+
+    /** {@code module} is the model's module or a hooked clone of it; {@code listener} feeds its hooks. */
+    public Generator(Gpt2Model model, JitModule module, ForwardListener listener) {
+        this.model = model;
+        this.module = module;
+        this.listener = listener;
+    }
+
+    public Generator(Gpt2Model model) {
+        this(model, model.module(), ForwardListener.NONE);
+    }
+
+    /** Encodes prompts, checking they are non-empty and fit the context with the new tokens. */
+    public int[][] encode(List<String> prompts, int maxNewTokens) {
+        int[][] ids = new int[prompts.size()][];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = model.tokenizer().encode(prompts.get(i));
+            checkFits(prompts.get(i), ids[i].length, maxNewTokens);
+        }
+        return ids;
+    }
+
+    private void checkFits(String prompt, int length, int maxNewTokens) {
+        if (length == 0) {
+            throw new UserError("prompt \"" + prompt + "\" encodes to no tokens");
+        }
+        if (length + maxNewTokens > model.maxPositions()) {
+            throw new UserError("prompt \"" + abbreviate(prompt) + "\" has " + length + " tokens; with "
+                    + maxNewTokens + " new tokens that exceeds the model's " + model.maxPositions() + " positions");
+        }
+    }
+
+    Decoder decoder(int[][] prompts, int maxNewTokens) {
+        if (prompts.length == 0) {
+            throw new UserError("no prompts given");
+        }
+        for (int[] p : prompts) checkFits(Arrays.toString(p), p.length, maxNewTokens);
+        return model.kind() == Gpt2Model.Kind.STEER4J
+                ? new CachedDecoder(model, module, prompts, maxNewTokens, listener)
+                : new RecomputeDecoder(module, model.device(), prompts, listener);
+    }
+
+    /** Last-position logits of each prompt, run as one left-padded batch: {@code [B][V]}. */
+    public float[][] lastLogits(int[][] prompts) {
+        try (InferenceMode guard = new InferenceMode(); PointerScope scope = new PointerScope();
+             Decoder d = decoder(prompts, 0)) {
+            float[] flat = Tensors.toFloats(d.prefill());
+            int v = flat.length / prompts.length;
+            float[][] out = new float[prompts.length][];
+            for (int b = 0; b < prompts.length; b++) {
+                out[b] = Arrays.copyOfRange(flat, b * v, (b + 1) * v);
+            }
+            return out;
+        }
+    }
+
+    /** Generates for every prompt; {@code onToken} is told after each step how many steps are done. */
+    public List<Generation> generate(List<String> prompts, int maxNewTokens, Sampling sampling, IntConsumer onToken) {
+        int[][] ids = encode(prompts, maxNewTokens);
+        int[][] out = generateIds(ids, maxNewTokens, sampling, onToken);
+        List<Generation> results = new ArrayList<>();
+        for (int b = 0; b < ids.length; b++) {
+            results.add(new Generation(prompts.get(b), ids[b], out[b], model.tokenizer().decode(out[b])));
+        }
+        return results;
+    }
+
+    /** The token-level loop: returns each row's new tokens. */
+    public int[][] generateIds(int[][] prompts, int maxNewTokens, Sampling sampling, IntConsumer onToken) {
+        if (maxNewTokens < 0) {
+            throw new UserError("--max-new-tokens must be >= 0, got " + maxNewTokens);
+        }
+        int rows = prompts.length;
+        int eos = model.tokenizer() == null ? 50256 : model.tokenizer().eosTokenId();
+        List<List<Integer>> produced = new ArrayList<>();
+        for (int b = 0; b < rows; b++) produced.add(new ArrayList<>());
+        boolean[] done = new boolean[rows];
+        TokenSampler sampler = sampling.greedy() ? null : new TokenSampler(sampling, rows);
+        try (InferenceMode guard = new InferenceMode(); Decoder d = decoder(prompts, maxNewTokens)) {
+            long[] next = new long[rows];
+            for (int step = 0; step < maxNewTokens; step++) {
+                try (PointerScope scope = new PointerScope()) {
+                    Tensor logits = step == 0 ? d.prefill() : d.step(next);
+                    choose(logits, sampler, next);
+                }
+                int active = 0;
+                for (int b = 0; b < rows; b++) {
+                    if (done[b]) continue;
+                    produced.get(b).add((int) next[b]);
+                    if (next[b] == eos) done[b] = true;
+                    else active++;
+                }
+                if (onToken != null) onToken.accept(step + 1);
+                if (active == 0) break;
+            }
+        }
+        int[][] out = new int[rows][];
+        for (int b = 0; b < rows; b++) {
+            out[b] = produced.get(b).stream().mapToInt(Integer::intValue).toArray();
+        }
+        return out;
+    }
+
+    private static void choose(Tensor logits, TokenSampler sampler, long[] next) {
+        if (sampler == null) {
+            long[] best = Tensors.toLongs(logits.argmax(new LongOptional(-1), false));
+            System.arraycopy(best, 0, next, 0, next.length);
+            return;
+        }
+        float[] flat = Tensors.toFloats(logits);
+        int v = flat.length / next.length;
+        for (int b = 0; b < next.length; b++) {
+            next[b] = sampler.sample(flat, b * v, v, b);
+        }
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 40 ? s : s.substring(0, 37) + "...";
+    }
+}

@@ -1,0 +1,230 @@
+package dev.steer4j.model;
+
+import dev.steer4j.UserError;
+import dev.steer4j.runtime.Devices;
+import dev.steer4j.runtime.Tensors;
+import dev.steer4j.runtime.Torch;
+import dev.steer4j.tokenizer.GPT2Tokenizer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.HashMap;
+import java.util.Map;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.DeviceOptional;
+import org.bytedeco.pytorch.ExtraFilesMap;
+import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * A loaded GPT-2: a TorchScript module on one device, its tokenizer and its shape.
+ *
+ * <p>Two kinds: steer4j's own program ({@link Gpt2Program}, with attention masks, position ids and a KV
+ * cache) and a foreign TorchScript GPT-2 ({@code input_ids -> logits}, e.g. traced from Hugging Face),
+ * which is run by full recompute. The loaded module is never rewritten: hooks work on clones of it that
+ * share its weights (see {@code dev.steer4j.hooks}).
+ */
+public final class Gpt2Model {
+    public enum Kind { STEER4J, FOREIGN }
+
+    /** The extra file that marks a steer4j archive; holds format and dtype. */
+    static final String MARKER = "steer4j.json";
+    private static final String[] EXTRA_FILES = {MARKER, "config.json", "vocab.json", "merges.txt"};
+
+    private final JitModule module;
+    private final Kind kind;
+    private final GPT2Tokenizer tokenizer;
+    private final Device device;
+    private final ScalarType dtype;
+    private final int width;
+    private final int nPositions;
+    private final int vocabSize;
+    private final int nLayer;
+    private final GPT2Config config;
+    private final Map<String, byte[]> extraFiles;
+
+    private Gpt2Model(JitModule module, Kind kind, GPT2Config config, GPT2Tokenizer tokenizer, Device device,
+                      ScalarType dtype, int width, int nPositions, int vocabSize, int nLayer,
+                      Map<String, byte[]> extraFiles) {
+        this.module = module;
+        this.kind = kind;
+        this.config = config;
+        this.tokenizer = tokenizer;
+        this.device = device;
+        this.dtype = dtype;
+        this.width = width;
+        this.nPositions = nPositions;
+        this.vocabSize = vocabSize;
+        this.nLayer = nLayer;
+        this.extraFiles = extraFiles;
+        module.eval();
+    }
+
+    /** Builds steer4j's program from a Hugging Face checkpoint, in memory. */
+    public static Gpt2Model fromCheckpoint(HfCheckpoint ck, ScalarType dtype, Device device) {
+        Torch.load();
+        GPT2Config c = ck.config();
+        Map<String, Tensor> weights = new HashMap<>();
+        for (String name : ck.canonicalNames()) {
+            weights.put(name, Tensors.fromBytes(ck.data(name), ck.dtype(name), ck.info(name).shape(), dtype, device));
+        }
+        JitModule program = Gpt2Program.build(c, weights::get, Tensors.lowestFinite(dtype));
+        Map<String, byte[]> extra = new HashMap<>();
+        extra.put(MARKER, ("{\"format\": \"steer4j-gpt2\", \"version\": 1, \"dtype\": \""
+                + Tensors.floatTypeName(dtype) + "\"}").getBytes(StandardCharsets.UTF_8));
+        extra.put("config.json", c.toJson().getBytes(StandardCharsets.UTF_8));
+        extra.put("vocab.json", readIfPresent(ck.dir().resolve("vocab.json")));
+        extra.put("merges.txt", readIfPresent(ck.dir().resolve("merges.txt")));
+        GPT2Tokenizer tok = extra.get("vocab.json") == null || extra.get("merges.txt") == null
+                ? null : GPT2Tokenizer.fromFiles(extra.get("vocab.json"), extra.get("merges.txt"));
+        return new Gpt2Model(program, Kind.STEER4J, c, tok, device, dtype, c.nEmbd(), c.nPositions(),
+                c.vocabSize(), c.nLayer(), extra);
+    }
+
+    /** Loads a {@code .pt}: steer4j's own archive, or a foreign TorchScript GPT-2 with {@code tokenizerDir}. */
+    public static Gpt2Model load(Path file, Path tokenizerDir, Device device) {
+        Torch.load();
+        if (!Files.isRegularFile(file)) {
+            throw new UserError("model file not found: " + file);
+        }
+        ExtraFilesMap extra = new ExtraFilesMap();
+        for (String name : EXTRA_FILES) {
+            extra.put(new BytePointer(name), "");
+        }
+        JitModule m;
+        try {
+            m = torch.load(new BytePointer(file.toString()), new DeviceOptional(device), extra);
+        } catch (RuntimeException e) {
+            throw new UserError("cannot load " + file + " as a TorchScript archive: " + firstLine(e.getMessage()));
+        }
+        Map<String, byte[]> files = new HashMap<>();
+        for (String name : EXTRA_FILES) {
+            BytePointer v = extra.get(new BytePointer(name));
+            byte[] bytes = v == null ? new byte[0] : v.getStringBytes();
+            if (bytes.length > 0) {
+                files.put(name, bytes);
+            }
+        }
+        GPT2Tokenizer tok = tokenizerDir != null ? loadTokenizer(tokenizerDir)
+                : files.containsKey("vocab.json") && files.containsKey("merges.txt")
+                ? GPT2Tokenizer.fromFiles(files.get("vocab.json"), files.get("merges.txt")) : null;
+        if (tok == null) {
+            throw new UserError(file + " has no embedded tokenizer: pass --tokenizer DIR (with vocab.json and merges.txt)");
+        }
+        if (files.containsKey(MARKER)) {
+            GPT2Config c = GPT2Config.fromJson(new String(files.get("config.json"), StandardCharsets.UTF_8));
+            ScalarType dt = ModuleTree.tensors(m).get("transformer.wte.weight").scalar_type();
+            return new Gpt2Model(m, Kind.STEER4J, c, tok, device, dt, c.nEmbd(), c.nPositions(), c.vocabSize(),
+                    c.nLayer(), files);
+        }
+        return foreign(file, m, tok, device, files);
+    }
+
+    /** Shape of a foreign model, read from its embedding tables. */
+    private static Gpt2Model foreign(Path file, JitModule m, GPT2Tokenizer tok, Device device, Map<String, byte[]> files) {
+        Tensor wte = null;
+        Tensor wpe = null;
+        for (Map.Entry<String, Tensor> e : ModuleTree.tensors(m).entrySet()) {
+            if (wte == null && e.getKey().endsWith("wte.weight")) wte = e.getValue();
+            if (wpe == null && e.getKey().endsWith("wpe.weight")) wpe = e.getValue();
+        }
+        if (wte == null || wpe == null || wte.dim() != 2 || wpe.dim() != 2) {
+            throw new UserError(file + ": not a GPT-2 (no wte/wpe embedding weights found)");
+        }
+        int layers = 0;
+        while (ModuleTree.find(m, "transformer.h." + layers) != null) {
+            layers++;
+        }
+        return new Gpt2Model(m, Kind.FOREIGN, null, tok, device, wte.scalar_type(), (int) wte.size(1),
+                (int) wpe.size(0), (int) wte.size(0), layers, files);
+    }
+
+    /** The small random-weight GPT-2 shipped inside steer4j (3 layers, width 32; its text is gibberish). */
+    public static Gpt2Model embeddedDefault(Device device) {
+        try {
+            Path dir = Files.createTempDirectory("steer4j-default-model");
+            for (String name : new String[]{"config.json", "model.safetensors", "vocab.json", "merges.txt"}) {
+                try (InputStream in = Gpt2Model.class.getResourceAsStream("/steer4j/default-model/" + name)) {
+                    if (in == null) {
+                        throw new IllegalStateException("embedded default model is missing " + name);
+                    }
+                    Files.copy(in, dir.resolve(name));
+                }
+            }
+            try (HfCheckpoint ck = HfCheckpoint.open(dir)) {
+                return fromCheckpoint(ck, ScalarType.Float, device);
+            } finally {
+                for (String name : new String[]{"config.json", "model.safetensors", "vocab.json", "merges.txt"}) {
+                    Files.deleteIfExists(dir.resolve(name));
+                }
+                Files.deleteIfExists(dir);
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot unpack the embedded default model: " + e.getMessage(), e);
+        }
+    }
+
+    /** Writes this model as one self-contained {@code .pt} (config and tokenizer inside), atomically. */
+    public void save(Path out) {
+        Path dir = out.toAbsolutePath().getParent();
+        try {
+            Files.createDirectories(dir);
+            Path tmp = Files.createTempFile(dir, "." + out.getFileName(), ".tmp");
+            try {
+                ExtraFilesMap extra = new ExtraFilesMap();
+                for (Map.Entry<String, byte[]> e : extraFiles.entrySet()) {
+                    if (e.getValue() != null) {
+                        extra.put(new BytePointer(e.getKey()), new String(e.getValue(), StandardCharsets.UTF_8));
+                    }
+                }
+                module.save(tmp.toString(), extra);
+                Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        } catch (IOException e) {
+            throw new UserError("cannot write " + out + ": " + e.getMessage());
+        }
+    }
+
+    private static GPT2Tokenizer loadTokenizer(Path dir) {
+        try {
+            return GPT2Tokenizer.fromDirectory(dir);
+        } catch (IllegalArgumentException e) {
+            throw new UserError("--tokenizer " + dir + ": " + e.getMessage());
+        }
+    }
+
+    private static byte[] readIfPresent(Path p) {
+        try {
+            return Files.isRegularFile(p) ? Files.readAllBytes(p) : null;
+        } catch (IOException e) {
+            throw new UserError("cannot read " + p + ": " + e.getMessage());
+        }
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) return "unknown error";
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    public JitModule module() { return module; }
+    public Kind kind() { return kind; }
+    /** Null for a foreign model. */
+    public GPT2Config config() { return config; }
+    public GPT2Tokenizer tokenizer() { return tokenizer; }
+    public Device device() { return device; }
+    public ScalarType dtype() { return dtype; }
+    public int width() { return width; }
+    public int maxPositions() { return nPositions; }
+    public int vocabSize() { return vocabSize; }
+    public int layers() { return nLayer; }
+    public boolean isCpu() { return Devices.isCpu(device); }
+}

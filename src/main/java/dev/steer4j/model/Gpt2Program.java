@@ -1,0 +1,179 @@
+package dev.steer4j.model;
+
+import java.util.Locale;
+import java.util.function.Function;
+import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.QualifiedName;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * steer4j's own GPT-2, written in TorchScript and assembled from Java with the Hugging Face module tree
+ * ({@code transformer.wte}, {@code transformer.h.5.attn.c_attn}, …, {@code lm_head}).
+ *
+ * <p>Every module is its own TorchScript class with its own {@code forward}, so each submodule call is a
+ * separate {@code prim::CallMethod} in its parent's graph: that is what the hook engine rewrites. Each
+ * instance gets a unique class name because hooks edit a class's graph, and a class shared by several
+ * blocks would carry one block's hooks into all of them.
+ *
+ * <p>Forward signature of the root:
+ * {@code forward(input_ids [B,T], position_ids [B,T], key_padding [B,L] bool (True = pad),
+ * k_caches, v_caches (per layer [B,H,L,hd], updated in place), past: int, last_only: bool) -> logits}.
+ */
+public final class Gpt2Program {
+    private Gpt2Program() {}
+
+    private static final String CONV1D = """
+            def forward(self, x: Tensor) -> Tensor:
+                size_out = x.size()[:-1] + [self.weight.size(1)]
+                y = torch.addmm(self.bias, x.reshape(-1, x.size(-1)), self.weight)
+                return y.view(size_out)
+            """;
+
+    private static final String LAYER_NORM = """
+            def forward(self, x: Tensor) -> Tensor:
+                return torch.layer_norm(x, [self.weight.size(0)], self.weight, self.bias, %s)
+            """;
+
+    private static final String EMBEDDING = """
+            def forward(self, ids: Tensor) -> Tensor:
+                return torch.embedding(self.weight, ids)
+            """;
+
+    private static final String LM_HEAD = """
+            def forward(self, x: Tensor) -> Tensor:
+                return torch.matmul(x, self.weight.t())
+            """;
+
+    private static final String MLP = """
+            def forward(self, x: Tensor) -> Tensor:
+                h = self.c_fc.forward(x)
+                h = torch.gelu(h, approximate="tanh")
+                return self.c_proj.forward(h)
+            """;
+
+    // Writes this step's keys and values into the preallocated cache, then attends over [0, past + T).
+    private static final String ATTENTION = """
+            def forward(self, x: Tensor, blocked: Tensor, k_cache: Tensor, v_cache: Tensor, past: int) -> Tensor:
+                B = x.size(0)
+                T = x.size(1)
+                D = x.size(2)
+                qkv = self.c_attn.forward(x)
+                q = qkv.narrow(2, 0, D).view(B, T, %1$d, %2$d).transpose(1, 2)
+                k = qkv.narrow(2, D, D).view(B, T, %1$d, %2$d).transpose(1, 2)
+                v = qkv.narrow(2, 2 * D, D).view(B, T, %1$d, %2$d).transpose(1, 2)
+                k_cache.narrow(2, past, T).copy_(k)
+                v_cache.narrow(2, past, T).copy_(v)
+                keys = k_cache.narrow(2, 0, past + T)
+                values = v_cache.narrow(2, 0, past + T)
+                scores = torch.matmul(q, keys.transpose(-1, -2)) / %3$s
+                scores = scores.masked_fill(blocked, %4$s)
+                probs = torch.softmax(scores, -1)
+                y = torch.matmul(probs, values).transpose(1, 2).reshape(B, T, D)
+                return self.c_proj.forward(y)
+            """;
+
+    private static final String BLOCK = """
+            def forward(self, x: Tensor, blocked: Tensor, k_cache: Tensor, v_cache: Tensor, past: int) -> Tensor:
+                x = x + self.attn.forward(self.ln_1.forward(x), blocked, k_cache, v_cache, past)
+                x = x + self.mlp.forward(self.ln_2.forward(x))
+                return x
+            """;
+
+    // blocked[b, 0, t, j] is True where query t of row b may not see key j: a future key or a pad.
+    private static final String TRANSFORMER_HEAD = """
+            def forward(self, input_ids: Tensor, position_ids: Tensor, key_padding: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], past: int) -> Tensor:
+                T = input_ids.size(1)
+                L = past + T
+                x = self.wte.forward(input_ids) + self.wpe.forward(position_ids)
+                q_pos = torch.arange(past, L, device=input_ids.device).unsqueeze(1)
+                k_pos = torch.arange(0, L, device=input_ids.device).unsqueeze(0)
+                future = (k_pos > q_pos).unsqueeze(0).unsqueeze(0)
+                blocked = future | key_padding.narrow(1, 0, L).unsqueeze(1).unsqueeze(2)
+            """;
+
+    private static final String ROOT = """
+            def forward(self, input_ids: Tensor, position_ids: Tensor, key_padding: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], past: int, last_only: bool) -> Tensor:
+                h = self.transformer.forward(input_ids, position_ids, key_padding, k_caches, v_caches, past)
+                if last_only:
+                    h = h.narrow(1, h.size(1) - 1, 1)
+                return self.lm_head.forward(h)
+            """;
+
+    /**
+     * Builds the module tree. {@code weight} maps a canonical HF name without prefix ({@code h.0.ln_1.weight})
+     * to a tensor already in the model's dtype and on its device. {@code maskFill} is the finite value written
+     * over blocked attention scores (the dtype's lowest finite value, as Hugging Face does).
+     */
+    public static JitModule build(GPT2Config c, Function<String, Tensor> weight, double maskFill) {
+        int headDim = c.nEmbd() / c.nHead();
+        JitModule transformer = module("GPT2Model", "transformer");
+        transformer.register_module("wte", leaf("Embedding", "wte", EMBEDDING, weight.apply("wte.weight"), null));
+        transformer.register_module("wpe", leaf("Embedding", "wpe", EMBEDDING, weight.apply("wpe.weight"), null));
+        JitModule blocks = module("ModuleList", "h");
+        String eps = literal(c.layerNormEpsilon());
+        for (int i = 0; i < c.nLayer(); i++) {
+            String p = "h." + i + ".";
+            JitModule block = module("GPT2Block", "h" + i);
+            block.register_module("ln_1", layerNorm(p + "ln_1", weight, eps));
+            JitModule attn = module("GPT2Attention", "h" + i + "_attn");
+            attn.register_module("c_attn", conv1d(p + "attn.c_attn", weight));
+            attn.register_module("c_proj", conv1d(p + "attn.c_proj", weight));
+            attn.define(String.format(Locale.ROOT, ATTENTION, c.nHead(), headDim,
+                    literal(Math.sqrt(headDim)), literal(maskFill)));
+            block.register_module("attn", attn);
+            block.register_module("ln_2", layerNorm(p + "ln_2", weight, eps));
+            JitModule mlp = module("GPT2MLP", "h" + i + "_mlp");
+            mlp.register_module("c_fc", conv1d(p + "mlp.c_fc", weight));
+            mlp.register_module("c_proj", conv1d(p + "mlp.c_proj", weight));
+            mlp.define(MLP);
+            block.register_module("mlp", mlp);
+            block.define(BLOCK);
+            blocks.register_module(Integer.toString(i), block);
+        }
+        transformer.register_module("h", blocks);
+        transformer.register_module("ln_f", layerNorm("ln_f", weight, eps));
+        StringBuilder src = new StringBuilder(TRANSFORMER_HEAD);
+        for (int i = 0; i < c.nLayer(); i++) {
+            src.append(String.format(Locale.ROOT,
+                    "    x = getattr(self.h, \"%1$d\").forward(x, blocked, k_caches[%1$d], v_caches[%1$d], past)%n", i));
+        }
+        src.append("    return self.ln_f.forward(x)\n");
+        transformer.define(src.toString());
+
+        JitModule root = module("GPT2LMHeadModel", "root");
+        root.register_module("transformer", transformer);
+        // Tied: lm_head holds the same tensor as wte, so it is stored once.
+        root.register_module("lm_head", leaf("LMHead", "lm_head", LM_HEAD, weight.apply("wte.weight"), null));
+        root.define(ROOT);
+        return root;
+    }
+
+    private static JitModule layerNorm(String name, Function<String, Tensor> weight, String eps) {
+        return leaf("LayerNorm", name, String.format(Locale.ROOT, LAYER_NORM, eps),
+                weight.apply(name + ".weight"), weight.apply(name + ".bias"));
+    }
+
+    private static JitModule conv1d(String name, Function<String, Tensor> weight) {
+        return leaf("Conv1D", name, CONV1D, weight.apply(name + ".weight"), weight.apply(name + ".bias"));
+    }
+
+    private static JitModule leaf(String kind, String name, String src, Tensor w, Tensor b) {
+        JitModule m = module(kind, name);
+        m.register_parameter("weight", w, false);
+        if (b != null) {
+            m.register_parameter("bias", b, false);
+        }
+        m.define(src);
+        return m;
+    }
+
+    /** A module of its own TorchScript class: {@code __torch__.steer4j.gpt2.<Kind>_<where>}. */
+    private static JitModule module(String kind, String where) {
+        String suffix = where.replaceAll("[^A-Za-z0-9]", "_");
+        return new JitModule(new QualifiedName("__torch__.steer4j.gpt2." + kind + "_" + suffix));
+    }
+
+    private static String literal(double v) {
+        return String.format(Locale.ROOT, "%.17e", v);
+    }
+}

@@ -1,0 +1,37 @@
+package dev.steer4j.runtime;
+
+import dev.steer4j.UserError;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * Loads libtorch once per JVM.
+ *
+ * <p>With an empty JavaCPP cache the first {@code Loader.load(torch.class)} crashes the JVM (SIGSEGV);
+ * extracting the native resources first avoids it, so we always do that before loading.
+ */
+public final class Torch {
+    private static volatile boolean loaded;
+
+    private Torch() {}
+
+    public static synchronized void load() {
+        if (loaded) {
+            return;
+        }
+        String platform = Loader.getPlatform();
+        try {
+            Loader.cacheResources(torch.class, "/org/bytedeco/pytorch/" + platform + "/");
+            Loader.load(torch.class);
+        } catch (Throwable e) {
+            throw new UserError("cannot load libtorch natives for " + platform + ": " + oneLine(e)
+                    + " (is the org.bytedeco:pytorch jar for this platform on the class path?)", e);
+        }
+        loaded = true;
+    }
+
+    private static String oneLine(Throwable e) {
+        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        return m.replace('\n', ' ');
+    }
+}

@@ -1,0 +1,12 @@
+package dev.steer4j.safetensors;
+
+/** A safetensors file is malformed, or a read asked for something it cannot give. */
+public class SafetensorsException extends RuntimeException {
+    public SafetensorsException(String message) {
+        super(message);
+    }
+
+    public SafetensorsException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}
