@@ -1,0 +1,30 @@
+package dev.steer4j.hooks;
+
+import java.util.List;
+
+/**
+ * A registered hook. {@link #remove()} (or try-with-resources) takes it out; the next forward runs the
+ * graph as it was without it. Changing the coefficient or vector updates device tensors in place.
+ */
+public interface HookHandle extends AutoCloseable {
+    String module();
+
+    /** Sets the coefficient of an add hook; the vector stays. */
+    void setCoefficient(double coefficient);
+
+    /** Replaces the vector (same rank rules as when registered). */
+    void setVector(float[] values, long... shape);
+
+    /** What a capture hook saw: one tensor per forward pass (prefill, then each decode step), {@code [B, T, …]}. */
+    List<Activation> captured();
+
+    /** Forgets what a capture hook has seen so far. */
+    void clearCaptured();
+
+    void remove();
+
+    @Override
+    default void close() {
+        remove();
+    }
+}

@@ -1,0 +1,62 @@
+package dev.steer4j.hooks;
+
+import java.util.Locale;
+
+/**
+ * Renders one hook as a TorchScript method on the hook-state module. Names: {@code d<id>} the vector
+ * already multiplied by its coefficient, {@code v<id>} a direction, {@code cap<id>} the capture list.
+ */
+final class HookSource {
+    private HookSource() {}
+
+    static String method(long id, HookOp op) {
+        String head = String.format(Locale.ROOT, "def hook%d(self, x: Tensor) -> Tensor:%n", id);
+        if (op instanceof HookOp.Capture) {
+            return head + String.format(Locale.ROOT, "    self.cap%d.append(x.detach().clone())%n    return x%n", id);
+        }
+        Positions where;
+        boolean perRow;
+        String attr;
+        String edit;
+        if (op instanceof HookOp.Add a) {
+            where = a.positions();
+            perRow = a.perRow();
+            attr = "d" + id;
+            edit = "x + v";
+        } else if (op instanceof HookOp.NormPreservingAdd n) {
+            where = n.positions();
+            perRow = n.perRow();
+            attr = "d" + id;
+            edit = "(x + v) * (x.norm(2, [-1], True) / (x + v).norm(2, [-1], True))";
+        } else {
+            HookOp.Ablate ab = (HookOp.Ablate) op;
+            where = ab.positions();
+            perRow = ab.perRow();
+            attr = "v" + id;
+            edit = "x - (x * v).sum(-1, keepdim=True) * v";
+        }
+        StringBuilder s = new StringBuilder(head);
+        if (where.kind() == Positions.Kind.ALIGNED) {
+            // vector row p goes to absolute position p; positions past the vector (and pads) get nothing
+            s.append(String.format(Locale.ROOT,
+                    "    pos = self.positions%n"
+                    + "    v = torch.embedding(self.%1$s, pos.clamp(0, self.%1$s.size(0) - 1))%n", attr));
+        } else if (perRow) {
+            s.append(String.format(Locale.ROOT, "    v = self.%s.index_select(0, self.rows).unsqueeze(1)%n", attr));
+        } else {
+            s.append(String.format(Locale.ROOT, "    v = self.%s%n", attr));
+        }
+        if (where.kind() == Positions.Kind.ALL) {
+            // Pads need no exclusion: they are masked as keys, so nothing they hold reaches a real token.
+            s.append("    return ").append(edit).append('\n');
+            return s.toString();
+        }
+        if (where.kind() != Positions.Kind.ALIGNED) {
+            s.append("    pos = self.positions\n");
+        }
+        s.append("    plen = self.prompt_lengths.index_select(0, self.rows).unsqueeze(1)\n");
+        s.append("    m = (").append(where.maskExpression(attr)).append(").unsqueeze(-1)\n");
+        s.append("    return torch.where(m, ").append(edit).append(", x)\n");
+        return s.toString();
+    }
+}

@@ -1,0 +1,337 @@
+package dev.steer4j.hooks;
+
+import dev.steer4j.UserError;
+import dev.steer4j.generate.ForwardListener;
+import dev.steer4j.generate.Generator;
+import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.model.ModuleTree;
+import dev.steer4j.runtime.Tensors;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.pytorch.GenericList;
+import org.bytedeco.pytorch.Graph;
+import org.bytedeco.pytorch.IValue;
+import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.JitNode;
+import org.bytedeco.pytorch.ListType;
+import org.bytedeco.pytorch.QualifiedName;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Symbol;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorType;
+import org.bytedeco.pytorch.Type;
+import org.bytedeco.pytorch.Value;
+import org.bytedeco.pytorch.ValueVector;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * Forward hooks on the submodules of a TorchScript model — something PyTorch cannot do for TorchScript.
+ *
+ * <p>How: the hooks live as TorchScript methods on a small state module; each hooked call site in the
+ * caller's graph gets a {@code prim::CallMethod} to its hook inserted after (output hooks) or before
+ * (input hooks) the submodule call. The graph is rewritten on a {@code clone(inplace=true)} of the
+ * loaded model — new class types, so a fresh executor, and the very same weight tensors — rebuilt only
+ * when the set of hooks changes. Vectors and coefficients are device tensors that hooks read at run time,
+ * so changing them is an in-place update with no recompilation.
+ *
+ * <p>One instance per thread: two threads with their own instances share the weights but not the
+ * steering state. Not thread-safe itself.
+ */
+public final class HookedModel implements AutoCloseable {
+    private static final AtomicLong IDS = new AtomicLong();
+    static final String STATE = "_steer4j_hooks";
+
+    private final Gpt2Model model;
+    private final List<Hook> hooks = new ArrayList<>();
+    private JitModule built;
+    private JitModule state;
+
+    public HookedModel(Gpt2Model model) {
+        this.model = model;
+    }
+
+    public Gpt2Model model() {
+        return model;
+    }
+
+    /** Hooks the output of {@code module} (element 0 when it returns a tuple). */
+    public HookHandle hookOutput(String module, HookOp op) {
+        return add(module, false, op);
+    }
+
+    /** Hooks the first argument {@code module} is called with. */
+    public HookHandle hookInput(String module, HookOp op) {
+        return add(module, true, op);
+    }
+
+    /** The module to run: the loaded one when no hooks are set, else the rewritten clone. */
+    public JitModule module() {
+        if (hooks.isEmpty()) {
+            return model.module();
+        }
+        if (built == null) {
+            build();
+        }
+        return built;
+    }
+
+    public Generator generator() {
+        return new Generator(model, module(), listener());
+    }
+
+    /** Feeds the hooks the rows and positions of each forward pass. */
+    public ForwardListener listener() {
+        return new ForwardListener() {
+            @Override
+            public void onStart(Tensor promptLengths) {
+                if (state != null) state.setattr("prompt_lengths", new IValue(promptLengths));
+            }
+
+            @Override
+            public void onForward(Tensor rows, Tensor positions) {
+                if (state != null) {
+                    state.setattr("rows", new IValue(rows));
+                    state.setattr("positions", new IValue(positions));
+                }
+            }
+        };
+    }
+
+    public List<HookHandle> hooks() {
+        return List.copyOf(hooks);
+    }
+
+    /** Removes every hook. */
+    public void clear() {
+        for (Hook h : List.copyOf(hooks)) h.remove();
+    }
+
+    @Override
+    public void close() {
+        clear();
+    }
+
+    private HookHandle add(String module, boolean input, HookOp op) {
+        if (ModuleTree.find(model.module(), module) == null || module.isEmpty()) {
+            throw new UserError("unknown module '" + module + "' (see: steer4j modules)");
+        }
+        CallSites.find(model.module(), module); // fails now, not at the next forward, if it can't be hooked
+        Hook h = new Hook(IDS.incrementAndGet(), module, input, op);
+        hooks.add(h);
+        built = null;
+        return h;
+    }
+
+    private void build() {
+        JitModule clone = model.module().clone(true);
+        JitModule st = new JitModule(new QualifiedName("__torch__.steer4j.hooks.State" + IDS.incrementAndGet()));
+        Tensor empty = torch.zeros(new long[]{0}, new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long)
+                .device(new org.bytedeco.pytorch.DeviceOptional(model.device())));
+        st.register_attribute("rows", tensorType(), new IValue(empty), false, false);
+        st.register_attribute("positions", tensorType(), new IValue(empty), false, false);
+        st.register_attribute("prompt_lengths", tensorType(), new IValue(empty), false, false);
+        for (Hook h : hooks) {
+            h.register(st);
+            st.define(HookSource.method(h.id, h.op));
+        }
+        // Output hooks inserted right after a call run in reverse order of insertion, so insert them last-first.
+        for (int i = hooks.size() - 1; i >= 0; i--) {
+            if (!hooks.get(i).input) rewrite(clone, st, hooks.get(i));
+        }
+        for (Hook h : hooks) {
+            if (h.input) rewrite(clone, st, h);
+        }
+        clone.eval();
+        built = clone;
+        state = st;
+    }
+
+    private static void rewrite(JitModule clone, JitModule st, Hook h) {
+        for (CallSites.Site site : CallSites.find(clone, h.module)) {
+            if (!site.owner().hasattr(STATE)) {
+                site.owner().register_module(STATE, st);
+            }
+            Graph g = site.graph();
+            Value self = g.inputs().get(0);
+            JitNode call = site.call();
+            if (h.input) {
+                g.setInsertPoint(call);
+                Value arg = call.input(1);
+                Value edited = insertHookCall(g, self, h.id, arg);
+                call.replaceInput(1, edited);
+            } else {
+                g.setInsertPoint(call.next());
+                Value out = call.output();
+                if (out.type().get().kind() == torch.TypeKind.TupleType) {
+                    JitNode unpack = g.insertNode(g.createTupleUnpack(out));
+                    Value edited = insertHookCall(g, self, h.id, unpack.output(0));
+                    ValueVector items = new ValueVector();
+                    items.push_back(edited);
+                    for (long i = 1; i < unpack.outputs().size(); i++) items.push_back(unpack.output(i));
+                    JitNode tuple = g.insertNode(g.createTuple(items));
+                    out.replaceAllUsesAfterNodeWith(tuple, tuple.output());
+                } else {
+                    Value edited = insertHookCall(g, self, h.id, out);
+                    out.replaceAllUsesAfterNodeWith(edited.node(), edited);
+                }
+            }
+            g.lint();
+        }
+    }
+
+    private static Value insertHookCall(Graph g, Value self, long id, Value x) {
+        Value st = g.insertGetAttr(self, STATE);
+        JitNode call = g.create(Symbol.prim("CallMethod"), new ValueVector(st, x), 1);
+        call.s_(Symbol.attr("name"), new BytePointer("hook" + id));
+        call.output().setType(x.type());
+        g.insertNode(call);
+        return call.output();
+    }
+
+    private static Type.TypePtr tensorType() {
+        return new Type.TypePtr(TensorType.get());
+    }
+
+    /** One hook: its op and the device tensors it reads. */
+    private final class Hook implements HookHandle {
+        final long id;
+        final String module;
+        final boolean input;
+        HookOp op;
+        Tensor vector;      // as given, model dtype, on device
+        Tensor applied;     // what the graph reads: coeff·vector, or the unit direction
+        double coefficient;
+        boolean removed;
+
+        Hook(long id, String module, boolean input, HookOp op) {
+            this.id = id;
+            this.module = module;
+            this.input = input;
+            this.op = op;
+            if (op instanceof HookOp.Add a) {
+                init(a.vector(), a.coefficient(), a.positions(), a.perRow());
+            } else if (op instanceof HookOp.NormPreservingAdd n) {
+                init(n.vector(), n.coefficient(), n.positions(), n.perRow());
+            } else if (op instanceof HookOp.Ablate ab) {
+                init(ab.direction(), 1.0, ab.positions(), ab.perRow());
+            }
+        }
+
+        private void init(Tensor v, double coeff, Positions where, boolean perRow) {
+            if (!Double.isFinite(coeff)) {
+                throw new UserError("coefficient must be a finite number, got " + coeff);
+            }
+            checkShape(v, where, perRow);
+            vector = v.to(model.device(), model.dtype());
+            coefficient = coeff;
+            applied = torch.empty_like(vector);
+            refresh();
+        }
+
+        private void checkShape(Tensor v, Positions where, boolean perRow) {
+            long d = v.size(v.dim() - 1);
+            if (d != model.width()) {
+                throw new UserError("vector width " + d + " does not match the model width " + model.width()
+                        + " at " + module);
+            }
+            boolean twoD = where.kind() == Positions.Kind.ALIGNED || perRow;
+            if (v.dim() != (twoD ? 2 : 1)) {
+                throw new UserError("vector for " + module + " has shape " + java.util.Arrays.toString(Tensors.shape(v))
+                        + "; expected " + (twoD ? (perRow ? "[B, d]" : "[T, d]") : "[d]"));
+            }
+            try (Tensor finite = v.isfinite().all()) {
+                if (!finite.item_bool()) throw new UserError("vector for " + module + " contains NaN or infinity");
+            }
+        }
+
+        /** Recomputes what the graph reads, in place on the device. */
+        private void refresh() {
+            if (op instanceof HookOp.Ablate) {
+                try (Tensor norm = vector.norm(new org.bytedeco.pytorch.ScalarOptional(new Scalar(2.0)),
+                        new long[]{-1}, true)) {
+                    applied.copy_(vector.div(norm));
+                }
+            } else {
+                applied.copy_(vector.mul(new Scalar(coefficient)));
+            }
+        }
+
+        void register(JitModule st) {
+            if (op instanceof HookOp.Capture) {
+                st.register_attribute("cap" + id, new Type.TypePtr(ListType.ofTensors()),
+                        new IValue(new GenericList(tensorType())), false, false);
+            } else {
+                String name = (op instanceof HookOp.Ablate ? "v" : "d") + id;
+                st.register_attribute(name, tensorType(), new IValue(applied), false, false);
+            }
+        }
+
+        @Override public String module() { return module; }
+
+        @Override
+        public void setCoefficient(double c) {
+            if (op instanceof HookOp.Capture || op instanceof HookOp.Ablate) {
+                throw new UserError("hook on " + module + " has no coefficient");
+            }
+            if (!Double.isFinite(c)) throw new UserError("coefficient must be a finite number, got " + c);
+            coefficient = c;
+            refresh();
+        }
+
+        @Override
+        public void setVector(float[] values, long... shape) {
+            if (op instanceof HookOp.Capture) throw new UserError("capture hook on " + module + " has no vector");
+            Tensor v = Tensors.floats(values, shape, model.device(), model.dtype());
+            Positions where = op instanceof HookOp.Add a ? a.positions()
+                    : op instanceof HookOp.NormPreservingAdd n ? n.positions() : ((HookOp.Ablate) op).positions();
+            boolean perRow = op instanceof HookOp.Add a ? a.perRow()
+                    : op instanceof HookOp.NormPreservingAdd n ? n.perRow() : ((HookOp.Ablate) op).perRow();
+            checkShape(v, where, perRow);
+            if (Tensors.shape(v).length == Tensors.shape(vector).length
+                    && java.util.Arrays.equals(Tensors.shape(v), Tensors.shape(vector))) {
+                vector.copy_(v);
+                v.close();
+                refresh();
+            } else {
+                // a new shape (e.g. another aligned length): swap the attribute, still no recompilation
+                vector = v;
+                applied = torch.empty_like(vector);
+                refresh();
+                if (state != null && built != null) {
+                    state.setattr((op instanceof HookOp.Ablate ? "v" : "d") + id, new IValue(applied));
+                }
+            }
+        }
+
+        @Override
+        public List<Activation> captured() {
+            if (!(op instanceof HookOp.Capture)) throw new UserError("hook on " + module + " is not a capture");
+            List<Activation> out = new ArrayList<>();
+            if (state == null || built == null) return out;
+            GenericList list = state.attr("cap" + id).toList();
+            for (long i = 0; i < list.size(); i++) {
+                Tensor t = list.get(i).toTensor();
+                out.add(new Activation(Tensors.shape(t), Tensors.toFloats(t)));
+            }
+            return out;
+        }
+
+        @Override
+        public void clearCaptured() {
+            if (state != null && built != null && op instanceof HookOp.Capture) {
+                state.attr("cap" + id).toList().resize(0);
+            }
+        }
+
+        @Override
+        public void remove() {
+            if (removed) return;
+            removed = true;
+            hooks.remove(this);
+            built = null;
+            if (hooks.isEmpty()) state = null;
+        }
+    }
+}
