@@ -45,6 +45,7 @@ public final class HookedModel implements AutoCloseable {
 
     private final Gpt2Model model;
     private final List<Hook> hooks = new ArrayList<>();
+    private final java.util.Map<String, Tensor> overrides = new java.util.LinkedHashMap<>();
     private JitModule built;
     private JitModule state;
 
@@ -68,7 +69,7 @@ public final class HookedModel implements AutoCloseable {
 
     /** The module to run: the loaded one when no hooks are set, else the rewritten clone. */
     public JitModule module() {
-        if (hooks.isEmpty()) {
+        if (hooks.isEmpty() && overrides.isEmpty()) {
             return model.module();
         }
         if (built == null) {
@@ -113,6 +114,26 @@ public final class HookedModel implements AutoCloseable {
         clear();
     }
 
+    /**
+     * Runs with {@code value} in place of the parameter at {@code path} (e.g. a bias), in this instance's
+     * clone only: the loaded model and other instances keep the original. Returns a handle that restores it.
+     */
+    public AutoCloseable overrideParameter(String path, Tensor value) {
+        int dot = path.lastIndexOf('.');
+        JitModule owner = dot < 0 ? null : ModuleTree.find(model.module(), path.substring(0, dot));
+        Tensor original = ModuleTree.tensors(model.module()).get(path);
+        if (owner == null || original == null) throw new UserError("unknown parameter '" + path + "'");
+        if (!java.util.Arrays.equals(Tensors.shape(original), Tensors.shape(value))) {
+            throw new UserError("parameter " + path + " has shape " + java.util.Arrays.toString(Tensors.shape(original))
+                    + ", override has " + java.util.Arrays.toString(Tensors.shape(value)));
+        }
+        overrides.put(path, value.to(model.device(), original.scalar_type()));
+        built = null;
+        return () -> {
+            if (overrides.remove(path) != null) built = null;
+        };
+    }
+
     private HookHandle add(String module, boolean input, HookOp op) {
         if (ModuleTree.find(model.module(), module) == null || module.isEmpty()) {
             throw new UserError("unknown module '" + module + "' (see: steer4j modules)");
@@ -126,6 +147,10 @@ public final class HookedModel implements AutoCloseable {
 
     private void build() {
         JitModule clone = model.module().clone(true);
+        for (var e : overrides.entrySet()) {
+            int dot = e.getKey().lastIndexOf('.');
+            ModuleTree.find(clone, e.getKey().substring(0, dot)).setattr(e.getKey().substring(dot + 1), new IValue(e.getValue()));
+        }
         JitModule st = new JitModule(new QualifiedName("__torch__.steer4j.hooks.State" + IDS.incrementAndGet()));
         Tensor empty = torch.zeros(new long[]{0}, new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long)
                 .device(new org.bytedeco.pytorch.DeviceOptional(model.device())));
@@ -332,6 +357,8 @@ public final class HookedModel implements AutoCloseable {
             hooks.remove(this);
             built = null;
             if (hooks.isEmpty()) state = null;
+            if (vector != null) vector.close();
+            if (applied != null) applied.close();
         }
     }
 }
