@@ -7,6 +7,9 @@ import org.bytedeco.pytorch.Tensor;
  * in-graph hooks can choose where to act. Positions count from each row's first real token; pads are -1.
  */
 public interface ForwardListener {
+    /** Checked before any work: may reject prompts the hooks can't serve (a clear error, not a crash). */
+    default void check(int[][] prompts) {}
+
     /** Once per generation: each row's real prompt length, {@code [B]} on the model's device. */
     void onStart(Tensor promptLengths);
 

@@ -58,6 +58,7 @@ public final class Generator {
             throw new UserError("no prompts given");
         }
         for (int[] p : prompts) checkFits(Arrays.toString(p), p.length, maxNewTokens);
+        listener.check(prompts);
         return model.kind() == Gpt2Model.Kind.STEER4J
                 ? new CachedDecoder(model, module, prompts, maxNewTokens, listener)
                 : new RecomputeDecoder(module, model.device(), prompts, listener);

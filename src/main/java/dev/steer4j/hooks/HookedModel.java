@@ -86,6 +86,11 @@ public final class HookedModel implements AutoCloseable {
     public ForwardListener listener() {
         return new ForwardListener() {
             @Override
+            public void check(int[][] prompts) {
+                for (Hook h : hooks) h.check(prompts);
+            }
+
+            @Override
             public void onStart(Tensor promptLengths) {
                 if (state != null) state.setattr("prompt_lengths", new IValue(promptLengths));
             }
@@ -272,6 +277,32 @@ public final class HookedModel implements AutoCloseable {
         }
 
         /** Recomputes what the graph reads, in place on the device. */
+        void check(int[][] prompts) {
+            if (vector == null) return;
+            Positions where = positions();
+            if (where.kind() == Positions.Kind.ALIGNED) {
+                for (int[] p : prompts) {
+                    if (vector.size(0) > p.length) {
+                        throw new UserError("@aligned vector for " + module + " has " + vector.size(0)
+                                + " positions but a prompt has only " + p.length + " tokens");
+                    }
+                }
+            } else if (perRow() && vector.size(0) != prompts.length) {
+                throw new UserError("per-row vectors for " + module + " have " + vector.size(0)
+                        + " rows but the batch has " + prompts.length + " prompts");
+            }
+        }
+
+        private Positions positions() {
+            return op instanceof HookOp.Add a ? a.positions()
+                    : op instanceof HookOp.NormPreservingAdd n ? n.positions() : ((HookOp.Ablate) op).positions();
+        }
+
+        private boolean perRow() {
+            return op instanceof HookOp.Add a ? a.perRow()
+                    : op instanceof HookOp.NormPreservingAdd n ? n.perRow() : ((HookOp.Ablate) op).perRow();
+        }
+
         private void refresh() {
             if (op instanceof HookOp.Ablate) {
                 try (Tensor norm = vector.norm(new org.bytedeco.pytorch.ScalarOptional(new Scalar(2.0)),
@@ -309,11 +340,7 @@ public final class HookedModel implements AutoCloseable {
         public void setVector(float[] values, long... shape) {
             if (op instanceof HookOp.Capture) throw new UserError("capture hook on " + module + " has no vector");
             Tensor v = Tensors.floats(values, shape, model.device(), model.dtype());
-            Positions where = op instanceof HookOp.Add a ? a.positions()
-                    : op instanceof HookOp.NormPreservingAdd n ? n.positions() : ((HookOp.Ablate) op).positions();
-            boolean perRow = op instanceof HookOp.Add a ? a.perRow()
-                    : op instanceof HookOp.NormPreservingAdd n ? n.perRow() : ((HookOp.Ablate) op).perRow();
-            checkShape(v, where, perRow);
+            checkShape(v, positions(), perRow());
             if (Tensors.shape(v).length == Tensors.shape(vector).length
                     && java.util.Arrays.equals(Tensors.shape(v), Tensors.shape(vector))) {
                 vector.copy_(v);
