@@ -194,7 +194,7 @@ public final class HookedModel implements AutoCloseable {
             } else {
                 g.setInsertPoint(call.next());
                 Value out = call.output();
-                if (out.type().get().kind() == torch.TypeKind.TupleType) {
+                if (isTuple(out)) {
                     JitNode unpack = g.insertNode(g.createTupleUnpack(out));
                     Value edited = insertHookCall(g, self, h.id, unpack.output(0));
                     ValueVector items = new ValueVector();
@@ -209,6 +209,11 @@ public final class HookedModel implements AutoCloseable {
             }
             g.lint();
         }
+    }
+
+    // Compared by name: the presets' TypeKind from kind() is not the same constant as TypeKind.TupleType.
+    private static boolean isTuple(Value v) {
+        return v.type().get().kind().toString().equals("TupleType");
     }
 
     private static Value insertHookCall(Graph g, Value self, long id, Value x) {

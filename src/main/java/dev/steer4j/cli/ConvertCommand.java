@@ -1,0 +1,46 @@
+package dev.steer4j.cli;
+
+import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.model.HfCheckpoint;
+import dev.steer4j.runtime.Devices;
+import dev.steer4j.runtime.Tensors;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/** Hugging Face checkpoint folder to one self-contained steer4j {@code .pt}. */
+@Command(name = "convert", mixinStandardHelpOptions = true,
+        description = "Convert a Hugging Face GPT-2 checkpoint folder to a steer4j .pt file.")
+final class ConvertCommand implements Callable<Integer> {
+    @ParentCommand
+    Main main;
+
+    @Option(names = "--hf", required = true, paramLabel = "DIR",
+            description = "folder with config.json, model.safetensors (or shards), vocab.json, merges.txt")
+    Path hf;
+
+    @Option(names = "--out", required = true, paramLabel = "FILE.pt", description = "where to write the model")
+    Path out;
+
+    @Option(names = "--dtype", defaultValue = "float32", paramLabel = "T",
+            description = "float32 (default), float16 or bfloat16")
+    String dtype;
+
+    @Override
+    public Integer call() throws Exception {
+        ScalarType type = Tensors.parseFloatType(dtype);
+        Gpt2Model model;
+        try (HfCheckpoint ck = HfCheckpoint.open(hf)) {
+            model = Gpt2Model.fromCheckpoint(ck, type, Devices.parse("cpu"));
+        }
+        model.save(out);
+        main.out().printf("wrote %s (%,d bytes): %d layers, width %d, %d positions, vocab %d, %s%n", out,
+                Files.size(out), model.layers(), model.width(), model.maxPositions(), model.vocabSize(),
+                Tensors.floatTypeName(model.dtype()));
+        return 0;
+    }
+}

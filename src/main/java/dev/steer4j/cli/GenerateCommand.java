@@ -1,0 +1,97 @@
+package dev.steer4j.cli;
+
+import dev.steer4j.UserError;
+import dev.steer4j.generate.Generation;
+import dev.steer4j.generate.Generator;
+import dev.steer4j.generate.Sampling;
+import dev.steer4j.model.Gpt2Model;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/** Continues prompts, all in one batch, greedily (default) or by seeded sampling. */
+@Command(name = "generate", mixinStandardHelpOptions = true, description = "Generate text from prompts.")
+final class GenerateCommand implements Callable<Integer> {
+    /** Below this many token steps (new tokens x prompts) a progress bar is just noise. */
+    private static final long PROGRESS_MIN_STEPS = 64;
+
+    @ParentCommand
+    Main main;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--prompt", required = true, paramLabel = "P", description = "prompt (repeatable)")
+    List<String> prompts;
+
+    @Option(names = "--max-new-tokens", defaultValue = "20", paramLabel = "N",
+            description = "tokens to generate per prompt (default 20; a row stops early at <|endoftext|>)")
+    int maxNewTokens;
+
+    @Option(names = "--greedy", description = "always take the most likely token (the default)")
+    boolean greedy;
+
+    // Boxed so that "given" can be told from "default": --greedy with any of them is an error.
+    @Option(names = "--temperature", paramLabel = "T", description = "sampling temperature (default 1.0)")
+    Double temperature;
+
+    @Option(names = "--top-k", paramLabel = "K", description = "sample from the K most likely tokens (default 0 = off)")
+    Integer topK;
+
+    @Option(names = "--top-p", paramLabel = "P", description = "nucleus sampling mass (default 1.0 = off)")
+    Double topP;
+
+    @Option(names = "--seed", paramLabel = "S", description = "random seed for sampling (default 0)")
+    Long seed;
+
+    @Option(names = "--json", description = "print one JSON object")
+    boolean json;
+
+    @Override
+    public Integer call() {
+        Sampling sampling = sampling();
+        Gpt2Model model = modelOptions.load();
+        Generator generator = new Generator(model);
+        List<Generation> results;
+        boolean showProgress = !json && (long) maxNewTokens * prompts.size() >= PROGRESS_MIN_STEPS;
+        try (StepProgress progress = new StepProgress(main.err(), maxNewTokens, showProgress)) {
+            results = generator.generate(prompts, maxNewTokens, sampling, progress);
+        }
+        if (json) {
+            List<Map<String, Object>> out = new ArrayList<>();
+            for (Generation g : results) {
+                Map<String, Object> r = new LinkedHashMap<>();
+                r.put("prompt", g.prompt());
+                r.put("ids", g.ids());
+                r.put("new_ids", g.newIds());
+                r.put("text", g.text());
+                out.add(r);
+            }
+            Json.print(main.out(), Map.of("results", out));
+        } else {
+            for (int i = 0; i < results.size(); i++) {
+                if (i > 0) main.out().println();
+                main.out().println(results.get(i).prompt() + results.get(i).text());
+            }
+        }
+        return 0;
+    }
+
+    private Sampling sampling() {
+        boolean sampled = temperature != null || topK != null || topP != null || seed != null;
+        if (greedy && sampled) {
+            throw new UserError("--greedy cannot be combined with --temperature, --top-k, --top-p or --seed");
+        }
+        if (!sampled) {
+            return Sampling.GREEDY;
+        }
+        return Sampling.sample(temperature == null ? 1.0 : temperature, topK == null ? 0 : topK,
+                topP == null ? 1.0 : topP, seed == null ? 0 : seed);
+    }
+}

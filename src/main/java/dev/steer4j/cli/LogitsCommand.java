@@ -1,0 +1,76 @@
+package dev.steer4j.cli;
+
+import dev.steer4j.generate.Generator;
+import dev.steer4j.model.Gpt2Model;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/** Next-token logits at the last position of each prompt; all prompts run as one left-padded batch. */
+@Command(name = "logits", mixinStandardHelpOptions = true,
+        description = "Print the next-token logits of prompts (top 10, or all with --json).")
+final class LogitsCommand implements Callable<Integer> {
+    private static final int TOP = 10;
+
+    @ParentCommand
+    Main main;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--prompt", required = true, paramLabel = "P", description = "prompt (repeatable)")
+    List<String> prompts;
+
+    @Option(names = "--json", description = "print one JSON object with the full logits")
+    boolean json;
+
+    @Override
+    public Integer call() {
+        Gpt2Model model = modelOptions.load();
+        Generator generator = new Generator(model);
+        int[][] ids = generator.encode(prompts, 0);
+        float[][] logits = generator.lastLogits(ids);
+        if (json) {
+            List<Map<String, Object>> results = new ArrayList<>();
+            for (int i = 0; i < ids.length; i++) {
+                Map<String, Object> r = new LinkedHashMap<>();
+                r.put("prompt", prompts.get(i));
+                r.put("ids", ids[i]);
+                r.put("logits", logits[i]);
+                results.add(r);
+            }
+            Json.print(main.out(), Map.of("results", results));
+            return 0;
+        }
+        for (int i = 0; i < ids.length; i++) {
+            main.out().println(Json.write(prompts.get(i)));
+            for (int id : topIds(logits[i], TOP)) {
+                String token = Json.write(model.tokenizer().decode(new int[] {id}));
+                main.out().printf("  %10.5f  %6d  %s%n", logits[i][id], id, token);
+            }
+        }
+        return 0;
+    }
+
+    /** Indices of the k largest values, largest first (ties: lower id first). */
+    static int[] topIds(float[] values, int k) {
+        int n = Math.min(k, values.length);
+        int[] best = new int[n];
+        int filled = 0;
+        for (int id = 0; id < values.length; id++) {
+            int pos = filled;
+            while (pos > 0 && values[best[pos - 1]] < values[id]) pos--;
+            if (pos >= n) continue;
+            System.arraycopy(best, pos, best, pos + 1, Math.min(filled, n - 1) - pos);
+            best[pos] = id;
+            filled = Math.min(filled + 1, n);
+        }
+        return best;
+    }
+}

@@ -1,0 +1,32 @@
+package dev.steer4j.cli;
+
+import dev.steer4j.UserError;
+import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.runtime.Devices;
+import java.nio.file.Path;
+import picocli.CommandLine.Option;
+
+/** Which model to run and where: shared by every command that loads one (use with {@code @Mixin}). */
+public final class ModelOptions {
+    @Option(names = "--model", paramLabel = "FILE.pt",
+            description = "steer4j .pt (from convert) or a TorchScript GPT-2; default: the tiny random model built in")
+    Path model;
+
+    @Option(names = "--tokenizer", paramLabel = "DIR",
+            description = "folder with vocab.json and merges.txt, for a .pt that has no tokenizer inside")
+    Path tokenizer;
+
+    @Option(names = "--device", paramLabel = "D", defaultValue = "cpu",
+            description = "cpu (default), cuda or cuda:N")
+    String device;
+
+    public Gpt2Model load() {
+        if (model == null) {
+            if (tokenizer != null) {
+                throw new UserError("--tokenizer needs --model (the built-in model has its own tokenizer)");
+            }
+            return Gpt2Model.embeddedDefault(Devices.parse(device));
+        }
+        return Gpt2Model.load(model, tokenizer, Devices.parse(device));
+    }
+}
