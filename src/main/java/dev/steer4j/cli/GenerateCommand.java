@@ -27,6 +27,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
 
+    @Mixin
+    SteerOptions steerOptions;
+
     @Option(names = "--prompt", required = true, paramLabel = "P", description = "prompt (repeatable)")
     List<String> prompts;
 
@@ -57,7 +60,7 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         Sampling sampling = sampling();
         Gpt2Model model = modelOptions.load();
-        Generator generator = new Generator(model);
+        Generator generator = steerOptions.apply(model).generator();
         List<Generation> results;
         boolean showProgress = !json && (long) maxNewTokens * prompts.size() >= PROGRESS_MIN_STEPS;
         try (StepProgress progress = new StepProgress(main.err(), maxNewTokens, showProgress)) {

@@ -24,6 +24,9 @@ final class LogitsCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
 
+    @Mixin
+    SteerOptions steerOptions;
+
     @Option(names = "--prompt", required = true, paramLabel = "P", description = "prompt (repeatable)")
     List<String> prompts;
 
@@ -33,7 +36,7 @@ final class LogitsCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Gpt2Model model = modelOptions.load();
-        Generator generator = new Generator(model);
+        Generator generator = steerOptions.apply(model).generator();
         int[][] ids = generator.encode(prompts, 0);
         float[][] logits = generator.lastLogits(ids);
         if (json) {

@@ -67,6 +67,16 @@ public final class HookedModel implements AutoCloseable {
         return add(module, true, op);
     }
 
+    /** Whether {@code module} is a submodule that some ancestor calls through forward(), so it can be hooked. */
+    public static boolean isHookable(Gpt2Model model, String module) {
+        try {
+            CallSites.find(model.module(), module);
+            return true;
+        } catch (UserError e) {
+            return false;
+        }
+    }
+
     /** The module to run: the loaded one when no hooks are set, else the rewritten clone. */
     public JitModule module() {
         if (hooks.isEmpty() && overrides.isEmpty()) {
