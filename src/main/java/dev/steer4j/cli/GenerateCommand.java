@@ -56,9 +56,14 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
 
+    @Option(names = "--profile", paramLabel = "FILE.json",
+            description = "write a Chrome/Perfetto trace: tokenize, prefill, decode steps, sampling, steering")
+    java.nio.file.Path profile;
+
     @Override
     public Integer call() {
         Sampling sampling = sampling();
+        dev.steer4j.profile.Profiler profiler = profile == null ? null : dev.steer4j.profile.Profiler.start();
         Gpt2Model model = modelOptions.load();
         Generator generator = steerOptions.apply(model).generator();
         List<Generation> results;
@@ -66,6 +71,7 @@ final class GenerateCommand implements Callable<Integer> {
         try (StepProgress progress = new StepProgress(main.err(), maxNewTokens, showProgress)) {
             results = generator.generate(prompts, maxNewTokens, sampling, progress);
         }
+        if (profiler != null) profiler.stopAndWrite(profile);
         if (json) {
             List<Map<String, Object>> out = new ArrayList<>();
             for (Generation g : results) {

@@ -13,7 +13,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "steer4j", mixinStandardHelpOptions = true, version = "steer4j 0.1.0",
         description = "Activation steering of GPT-2 on libtorch.",
         subcommands = {ConvertCommand.class, TokenizeCommand.class, LogitsCommand.class, GenerateCommand.class,
-                ModulesCommand.class, ActivationsCommand.class, VectorCommand.class, DemoCommand.class,
+                ModulesCommand.class, ActivationsCommand.class, VectorCommand.class, DemoCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Callable<Integer> {
     private final PrintStream out;

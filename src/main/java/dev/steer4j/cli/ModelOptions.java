@@ -21,6 +21,12 @@ public final class ModelOptions {
     String device;
 
     public Gpt2Model load() {
+        try (dev.steer4j.profile.Profiler.Span s = dev.steer4j.profile.Profiler.span("load_model")) {
+            return loadModel();
+        }
+    }
+
+    private Gpt2Model loadModel() {
         if (model == null) {
             if (tokenizer != null) {
                 throw new UserError("--tokenizer needs --model (the built-in model has its own tokenizer)");

@@ -2,6 +2,7 @@ package dev.steer4j.generate;
 
 import dev.steer4j.UserError;
 import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.profile.Profiler;
 import dev.steer4j.runtime.Tensors;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -21,6 +22,7 @@ public final class Generator {
     private final Gpt2Model model;
     private final JitModule module;
     private final ForwardListener listener;
+    private boolean stopAtEos = true;
 
     /** {@code module} is the model's module or a hooked clone of it; {@code listener} feeds its hooks. */
     public Generator(Gpt2Model model, JitModule module, ForwardListener listener) {
@@ -33,8 +35,20 @@ public final class Generator {
         this(model, model.module(), ForwardListener.NONE);
     }
 
+    /** Runs every row for exactly the requested number of tokens, through EOS (benchmarks, reference runs). */
+    public Generator ignoringEos() {
+        stopAtEos = false;
+        return this;
+    }
+
     /** Encodes prompts, checking they are non-empty and fit the context with the new tokens. */
     public int[][] encode(List<String> prompts, int maxNewTokens) {
+        try (Profiler.Span s = Profiler.span("tokenize")) {
+            return encodeChecked(prompts, maxNewTokens);
+        }
+    }
+
+    private int[][] encodeChecked(List<String> prompts, int maxNewTokens) {
         int[][] ids = new int[prompts.size()][];
         for (int i = 0; i < ids.length; i++) {
             ids[i] = model.tokenizer().encode(prompts.get(i));
@@ -104,14 +118,19 @@ public final class Generator {
             long[] next = new long[rows];
             for (int step = 0; step < maxNewTokens; step++) {
                 try (PointerScope scope = new PointerScope()) {
-                    Tensor logits = step == 0 ? d.prefill() : d.step(next);
-                    choose(logits, sampler, next);
+                    Tensor logits;
+                    try (Profiler.Span s = Profiler.span(step == 0 ? "prefill" : "decode_step")) {
+                        logits = step == 0 ? d.prefill() : d.step(next);
+                    }
+                    try (Profiler.Span s = Profiler.span("sampling")) {
+                        choose(logits, sampler, next);
+                    }
                 }
                 int active = 0;
                 for (int b = 0; b < rows; b++) {
                     if (done[b]) continue;
                     produced.get(b).add((int) next[b]);
-                    if (next[b] == eos) done[b] = true;
+                    if (next[b] == eos && stopAtEos) done[b] = true;
                     else active++;
                 }
                 if (onToken != null) onToken.accept(step + 1);

@@ -161,6 +161,12 @@ public final class HookedModel implements AutoCloseable {
     }
 
     private void build() {
+        try (dev.steer4j.profile.Profiler.Span s = dev.steer4j.profile.Profiler.span("steering_build")) {
+            buildClone();
+        }
+    }
+
+    private void buildClone() {
         JitModule clone = model.module().clone(true);
         for (var e : overrides.entrySet()) {
             int dot = e.getKey().lastIndexOf('.');
@@ -199,21 +205,21 @@ public final class HookedModel implements AutoCloseable {
             if (h.input) {
                 g.setInsertPoint(call);
                 Value arg = call.input(1);
-                Value edited = insertHookCall(g, self, h.id, arg);
+                Value edited = insertHookCall(g, self, h, arg);
                 call.replaceInput(1, edited);
             } else {
                 g.setInsertPoint(call.next());
                 Value out = call.output();
                 if (isTuple(out)) {
                     JitNode unpack = g.insertNode(g.createTupleUnpack(out));
-                    Value edited = insertHookCall(g, self, h.id, unpack.output(0));
+                    Value edited = insertHookCall(g, self, h, unpack.output(0));
                     ValueVector items = new ValueVector();
                     items.push_back(edited);
                     for (long i = 1; i < unpack.outputs().size(); i++) items.push_back(unpack.output(i));
                     JitNode tuple = g.insertNode(g.createTuple(items));
                     out.replaceAllUsesAfterNodeWith(tuple, tuple.output());
                 } else {
-                    Value edited = insertHookCall(g, self, h.id, out);
+                    Value edited = insertHookCall(g, self, h, out);
                     out.replaceAllUsesAfterNodeWith(edited.node(), edited);
                 }
             }
@@ -221,13 +227,23 @@ public final class HookedModel implements AutoCloseable {
         }
     }
 
-    // Compared by name: the presets' TypeKind from kind() is not the same constant as TypeKind.TupleType.
+    // intern(): enums returned by native calls are fresh instances, not the Java constants.
     private static boolean isTuple(Value v) {
-        return v.type().get().kind().toString().equals("TupleType");
+        return v.type().get().kind().intern() == torch.TypeKind.TupleType;
     }
 
-    private static Value insertHookCall(Graph g, Value self, long id, Value x) {
+    private static Value insertHookCall(Graph g, Value self, Hook h, Value x) {
         Value st = g.insertGetAttr(self, STATE);
+        if (h.isPlainAdd()) {
+            // The common case, x + coeff·v everywhere, inlined as one aten::add: no method call per forward.
+            Value delta = g.insertGetAttr(st, "d" + h.id);
+            Value one = g.insertConstant(new IValue(1L));
+            JitNode add = g.create(Symbol.aten("add"), new ValueVector(x, delta, one), 1);
+            add.output().setType(x.type());
+            g.insertNode(add);
+            return add.output();
+        }
+        long id = h.id;
         JitNode call = g.create(Symbol.prim("CallMethod"), new ValueVector(st, x), 1);
         call.s_(Symbol.attr("name"), new BytePointer("hook" + id));
         call.output().setType(x.type());
@@ -292,6 +308,10 @@ public final class HookedModel implements AutoCloseable {
         }
 
         /** Recomputes what the graph reads, in place on the device. */
+        boolean isPlainAdd() {
+            return op instanceof HookOp.Add a && a.positions().kind() == Positions.Kind.ALL && !a.perRow();
+        }
+
         void check(int[][] prompts) {
             if (vector == null) return;
             Positions where = positions();
@@ -319,6 +339,12 @@ public final class HookedModel implements AutoCloseable {
         }
 
         private void refresh() {
+            try (dev.steer4j.profile.Profiler.Span s = dev.steer4j.profile.Profiler.span("steering_update")) {
+                recompute();
+            }
+        }
+
+        private void recompute() {
             if (op instanceof HookOp.Ablate) {
                 try (Tensor norm = vector.norm(new org.bytedeco.pytorch.ScalarOptional(new Scalar(2.0)),
                         new long[]{-1}, true)) {

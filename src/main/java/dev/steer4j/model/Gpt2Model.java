@@ -57,7 +57,7 @@ public final class Gpt2Model {
         this.config = config;
         this.tokenizer = tokenizer;
         this.device = device;
-        this.dtype = dtype;
+        this.dtype = dtype.intern(); // native enums are not the Java constants until interned
         this.width = width;
         this.nPositions = nPositions;
         this.vocabSize = vocabSize;
@@ -85,6 +85,39 @@ public final class Gpt2Model {
                 ? null : GPT2Tokenizer.fromFiles(extra.get("vocab.json"), extra.get("merges.txt"));
         return new Gpt2Model(program, Kind.STEER4J, c, tok, device, dtype, c.nEmbd(), c.nPositions(),
                 c.vocabSize(), c.nLayer(), extra);
+    }
+
+    /**
+     * The same model in another float dtype: steer4j's program is rebuilt from this model's weights (so the
+     * mask fill suits the dtype); a foreign module is cloned and cast. Returns this model if the dtype matches.
+     */
+    public Gpt2Model withDtype(ScalarType target) {
+        if (target == dtype) return this;
+        if (kind == Kind.FOREIGN) {
+            JitModule copy = module.clone();
+            copy.to(target);
+            return new Gpt2Model(copy, kind, config, tokenizer, device, target, width, nPositions, vocabSize, nLayer,
+                    extraFiles);
+        }
+        Map<String, Tensor> weights = new HashMap<>();
+        ModuleTree.tensors(module).forEach((name, t) -> {
+            if (name.startsWith("transformer.")) weights.put(name.substring("transformer.".length()), t.to(target));
+        });
+        JitModule program = Gpt2Program.build(config, weights::get, Tensors.lowestFinite(target));
+        Map<String, byte[]> extra = new HashMap<>(extraFiles);
+        extra.put(MARKER, ("{\"format\": \"steer4j-gpt2\", \"version\": 1, \"dtype\": \""
+                + Tensors.floatTypeName(target) + "\"}").getBytes(StandardCharsets.UTF_8));
+        return new Gpt2Model(program, kind, config, tokenizer, device, target, width, nPositions, vocabSize, nLayer, extra);
+    }
+
+    /** Bytes of distinct weight storage (a tied embedding counted once): what each decode step reads. */
+    public long weightBytes() {
+        java.util.Set<Long> seen = new java.util.HashSet<>();
+        long total = 0;
+        for (Tensor t : ModuleTree.tensors(module).values()) {
+            if (seen.add(t.data_ptr().address())) total += t.numel() * t.element_size();
+        }
+        return total;
     }
 
     /** Loads a {@code .pt}: steer4j's own archive, or a foreign TorchScript GPT-2 with {@code tokenizerDir}. */

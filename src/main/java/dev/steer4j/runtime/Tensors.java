@@ -13,7 +13,12 @@ import org.bytedeco.pytorch.Type;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
-/** Small conversions between Java data and libtorch tensors, in one place. */
+/**
+ * Small conversions between Java data and libtorch tensors, in one place.
+ *
+ * <p>Enums returned by native calls (e.g. {@code scalar_type()}) are fresh instances in the presets:
+ * compare them after {@code intern()}, never with {@code ==} directly.
+ */
 public final class Tensors {
     private Tensors() {}
 
@@ -39,7 +44,8 @@ public final class Tensors {
         };
     }
 
-    public static String floatTypeName(ScalarType t) {
+    public static String floatTypeName(ScalarType type) {
+        ScalarType t = type.intern();
         if (t == ScalarType.Float) return "float32";
         if (t == ScalarType.Half) return "float16";
         if (t == ScalarType.BFloat16) return "bfloat16";
@@ -47,7 +53,8 @@ public final class Tensors {
     }
 
     /** The lowest finite value of a float type: what masked attention scores are set to. */
-    public static double lowestFinite(ScalarType t) {
+    public static double lowestFinite(ScalarType type) {
+        ScalarType t = type.intern();
         if (t == ScalarType.Half) return -65504.0;
         if (t == ScalarType.BFloat16) return -3.3895313892515355e38;
         return -3.4028234663852886e38;

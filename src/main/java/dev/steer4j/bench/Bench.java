@@ -1,0 +1,141 @@
+package dev.steer4j.bench;
+
+import dev.steer4j.generate.Generator;
+import dev.steer4j.generate.Sampling;
+import dev.steer4j.hooks.HookOp;
+import dev.steer4j.hooks.HookedModel;
+import dev.steer4j.hooks.Positions;
+import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.runtime.Tensors;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Steered against unsteered generation in one process: after a warm-up, each repeat runs both sides on the
+ * same random prompts, alternating which goes first, so both see the same machine state. Greedy, exactly N new tokens
+ * (no EOS stop), a batch of B prompts of P random tokens.
+ */
+public final class Bench {
+    public record Settings(int batch, int promptTokens, int newTokens, int repeats, int warmup, long seed) {}
+
+    /** One side's timings. */
+    private record Run(double prefillMs, double decodeMsPerToken, double tokensPerS) {}
+
+    private Bench() {}
+
+    /** A unit-norm random vector times 4 on the output of every block: the default steering load. */
+    public static void steerEveryBlock(HookedModel hm, long seed) {
+        Gpt2Model m = hm.model();
+        SplittableRandom rnd = new SplittableRandom(seed);
+        float[] v = new float[m.width()];
+        double norm = 0;
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (rnd.nextDouble() * 2 - 1);
+            norm += v[i] * v[i];
+        }
+        for (int i = 0; i < v.length; i++) v[i] = (float) (4 * v[i] / Math.sqrt(norm));
+        for (int l = 0; l < m.layers(); l++) {
+            hm.hookOutput("transformer.h." + l, new HookOp.Add(
+                    Tensors.floats(v, new long[]{v.length}, m.device(), m.dtype()), 1.0, Positions.ALL, false));
+        }
+    }
+
+    public static Map<String, Object> run(Gpt2Model model, HookedModel steered, Settings s) {
+        int[][] prompts = randomPrompts(model, s);
+        Generator plain = new Generator(model).ignoringEos();
+        Generator hooked = steered.generator().ignoringEos();
+        for (int i = 0; i < s.warmup(); i++) {
+            time(plain, prompts, s);
+            time(hooked, prompts, s);
+        }
+        Run[] u = new Run[s.repeats()];
+        Run[] st = new Run[s.repeats()];
+        for (int r = 0; r < s.repeats(); r++) {
+            // alternate which side goes first, so neither always runs on a warmer machine
+            if (r % 2 == 0) {
+                u[r] = time(plain, prompts, s);
+                st[r] = time(hooked, prompts, s);
+            } else {
+                st[r] = time(hooked, prompts, s);
+                u[r] = time(plain, prompts, s);
+            }
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        Map<String, Object> unsteered = summary(u);
+        Map<String, Object> steeredSummary = summary(st);
+        out.put("unsteered", unsteered);
+        out.put("steered", steeredSummary);
+        double ratio = median(st) / median(u);
+        out.put("steered_over_unsteered", ratio);
+        out.put("peak_rss_mb", Memory.peakRssMb());
+        long weights = model.weightBytes();
+        out.put("weight_bytes", weights);
+        double decodeS = Stats.of(decode(u)).median() / 1000.0;
+        out.put("weight_read_gbps_per_decode_step", decodeS > 0 ? weights / decodeS / 1e9 : null);
+        return out;
+    }
+
+    private static Run time(Generator g, int[][] prompts, Settings s) {
+        long[] stamps = new long[s.newTokens() + 1];
+        stamps[0] = System.nanoTime();
+        g.generateIds(prompts, s.newTokens(), Sampling.GREEDY, step -> stamps[step] = System.nanoTime());
+        double prefill = (stamps[1] - stamps[0]) / 1e6;
+        double decode = s.newTokens() > 1 ? (stamps[s.newTokens()] - stamps[1]) / 1e6 / (s.newTokens() - 1) : 0;
+        double total = (stamps[s.newTokens()] - stamps[0]) / 1e9;
+        return new Run(prefill, decode, (double) prompts.length * s.newTokens() / total);
+    }
+
+    private static int[][] randomPrompts(Gpt2Model model, Settings s) {
+        SplittableRandom rnd = new SplittableRandom(s.seed());
+        int[][] p = new int[s.batch()][s.promptTokens()];
+        // ids below 50000 avoid the end-of-text token and keep to ordinary vocabulary
+        for (int[] row : p) for (int t = 0; t < row.length; t++) row[t] = rnd.nextInt(Math.min(50000, model.vocabSize()));
+        return p;
+    }
+
+    private static Map<String, Object> summary(Run[] runs) {
+        double[] prefill = new double[runs.length];
+        double[] tps = new double[runs.length];
+        for (int i = 0; i < runs.length; i++) {
+            prefill[i] = runs[i].prefillMs();
+            tps[i] = runs[i].tokensPerS();
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("prefill_ms", Stats.of(prefill).toMap());
+        m.put("decode_ms_per_token", Stats.of(decode(runs)).toMap());
+        m.put("tokens_per_s", Stats.of(tps).toMap());
+        return m;
+    }
+
+    private static double[] decode(Run[] runs) {
+        double[] d = new double[runs.length];
+        for (int i = 0; i < runs.length; i++) d[i] = runs[i].decodeMsPerToken();
+        return d;
+    }
+
+    private static double median(Run[] runs) {
+        double[] tps = new double[runs.length];
+        for (int i = 0; i < runs.length; i++) tps[i] = runs[i].tokensPerS();
+        return Stats.of(tps).median();
+    }
+
+    /** Runs {@code calls} short steered generations and reports resident memory before and after. */
+    public static Map<String, Object> soak(HookedModel steered, int calls, long seed) {
+        Settings s = new Settings(1, 8, 4, 1, 0, seed);
+        int[][] prompts = randomPrompts(steered.model(), s);
+        Generator g = steered.generator().ignoringEos();
+        for (int i = 0; i < 20; i++) g.generateIds(prompts, s.newTokens(), Sampling.GREEDY, null);
+        System.gc();
+        double before = Memory.rssMb();
+        for (int i = 0; i < calls; i++) g.generateIds(prompts, s.newTokens(), Sampling.GREEDY, null);
+        System.gc();
+        double after = Memory.rssMb();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("calls", calls);
+        m.put("rss_mb_after_warmup", before);
+        m.put("rss_mb_after_calls", after);
+        m.put("growth_mb", after - before);
+        return m;
+    }
+}

@@ -1,0 +1,83 @@
+package dev.steer4j.profile;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.steer4j.UserError;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * steer4j's own timeline of a run — tokenize, prefill, each decode step, sampling, steering updates — written
+ * as Chrome / Perfetto trace JSON ({@code "ph": "X"} complete events, microseconds). Recording is off unless
+ * a profiler is started on the thread; then a span costs two {@code nanoTime} calls.
+ *
+ * <p>libtorch's own profiler is not exposed by the presets in a usable form, so this is the timeline.
+ */
+public final class Profiler {
+    private static final ThreadLocal<Profiler> CURRENT = new ThreadLocal<>();
+    private static final Span NONE = () -> {};
+
+    private final long origin = System.nanoTime();
+    private final List<Map<String, Object>> events = new ArrayList<>();
+
+    /** A timed phase; close it to record it. */
+    public interface Span extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    private Profiler() {}
+
+    /** Starts recording on this thread. */
+    public static Profiler start() {
+        Profiler p = new Profiler();
+        CURRENT.set(p);
+        return p;
+    }
+
+    /** Opens a span on this thread's profiler, or a no-op when none is recording. */
+    public static Span span(String name) {
+        Profiler p = CURRENT.get();
+        if (p == null) return NONE;
+        long begin = System.nanoTime();
+        return () -> p.record(name, begin, System.nanoTime());
+    }
+
+    private synchronized void record(String name, long begin, long end) {
+        Map<String, Object> e = new LinkedHashMap<>();
+        e.put("name", name);
+        e.put("cat", "steer4j");
+        e.put("ph", "X");
+        e.put("ts", (begin - origin) / 1000.0);
+        e.put("dur", (end - begin) / 1000.0);
+        e.put("pid", 1);
+        e.put("tid", Thread.currentThread().getId());
+        events.add(e);
+    }
+
+    /** Stops recording on this thread and writes the trace atomically. */
+    public void stopAndWrite(Path file) {
+        CURRENT.remove();
+        Map<String, Object> trace = new LinkedHashMap<>();
+        trace.put("traceEvents", events);
+        trace.put("displayTimeUnit", "ms");
+        Path abs = file.toAbsolutePath();
+        try {
+            Files.createDirectories(abs.getParent());
+            Path tmp = Files.createTempFile(abs.getParent(), "." + abs.getFileName(), ".tmp");
+            try {
+                new ObjectMapper().writeValue(tmp.toFile(), trace);
+                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        } catch (IOException e) {
+            throw new UserError("cannot write profile " + file + ": " + e.getMessage());
+        }
+    }
+}

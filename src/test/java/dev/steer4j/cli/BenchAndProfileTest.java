@@ -1,0 +1,82 @@
+package dev.steer4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.steer4j.Fixtures;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The bench JSON schema, and --profile traces as valid Chrome trace JSON with the phase names. */
+class BenchAndProfileTest {
+
+    static void assertStats(JsonNode s, String what) {
+        for (String k : List.of("median", "min", "max")) assertTrue(s.get(k).isNumber(), what + "." + k);
+        assertTrue(s.get("min").asDouble() <= s.get("median").asDouble(), what + " min <= median");
+        assertTrue(s.get("median").asDouble() <= s.get("max").asDouble(), what + " median <= max");
+        assertTrue(s.get("min").asDouble() > 0, what + " positive");
+    }
+
+    static Set<String> phases(Path trace) throws Exception {
+        JsonNode t = new ObjectMapper().readTree(trace.toFile());
+        assertTrue(t.get("traceEvents").isArray(), "traceEvents");
+        Set<String> names = new HashSet<>();
+        for (JsonNode e : t.get("traceEvents")) {
+            assertEquals("X", e.get("ph").asText());
+            for (String k : List.of("ts", "dur", "pid", "tid")) assertTrue(e.get(k).isNumber(), k);
+            assertTrue(e.get("dur").asDouble() >= 0);
+            names.add(e.get("name").asText());
+        }
+        return names;
+    }
+
+    @Test
+    void benchPrintsTheSchemaAndATrace(@TempDir Path dir) throws Exception {
+        Path trace = dir.resolve("bench-trace.json");
+        JsonNode out = Cli.run("bench", "--model", Cli.convertedModel().toString(), "--batch", "2", "--prompt-tokens", "4",
+                "--new-tokens", "3", "--repeats", "3", "--warmup", "1", "--soak-calls", "5", "--bandwidth-gbps", "10",
+                "--profile", trace.toString(), "--json").okJson();
+        JsonNode settings = out.get("settings");
+        assertEquals(2, settings.get("batch").asInt());
+        assertEquals(4, settings.get("prompt_tokens").asInt());
+        assertEquals(3, settings.get("new_tokens").asInt());
+        assertEquals("float32", settings.get("dtype").asText());
+        for (String side : List.of("unsteered", "steered")) {
+            for (String m : List.of("prefill_ms", "decode_ms_per_token", "tokens_per_s")) assertStats(out.get(side).get(m), side + "." + m);
+        }
+        double ratio = out.get("steered").get("tokens_per_s").get("median").asDouble()
+                / out.get("unsteered").get("tokens_per_s").get("median").asDouble();
+        assertEquals(ratio, out.get("steered_over_unsteered").asDouble(), 1e-9);
+        assertTrue(out.get("peak_rss_mb").asDouble() > 0);
+        assertTrue(out.has("device_memory_mb"));
+        assertEquals(6593792, out.get("weight_bytes").asLong(), "tiny weights: 1,648,448 floats, wte stored once");
+        assertEquals(out.get("weight_read_gbps_per_decode_step").asDouble() / 10, out.get("roofline_fraction").asDouble(), 1e-12);
+        assertEquals(5, out.get("soak").get("calls").asInt());
+        assertTrue(phases(trace).containsAll(List.of("prefill", "decode_step", "sampling", "steering_build")), phases(trace).toString());
+    }
+
+    @Test
+    void generateProfileHasEveryPhase(@TempDir Path dir) throws Exception {
+        Path vec = dir.resolve("v.safetensors");
+        assertEquals(0, Cli.run("vector", "--model", Cli.convertedModel().toString(), "--positive", "Love", "--negative", "Hate",
+                "--module", "transformer.h.1", "--normalize", "--out", vec.toString()).code());
+        Path trace = dir.resolve("gen-trace.json");
+        Cli.run("generate", "--model", Cli.convertedModel().toString(), "--prompt", "I think dogs are ", "--max-new-tokens", "4",
+                "--steer", vec + "*10", "--profile", trace.toString(), "--json").okJson();
+        assertTrue(phases(trace).containsAll(List.of("load_model", "tokenize", "prefill", "decode_step", "sampling",
+                "steering_build", "steering_update")), phases(trace).toString());
+    }
+
+    @Test
+    void benchRejectsBadSettings() {
+        Cli.run("bench", "--model", Cli.convertedModel().toString(), "--prompt-tokens", "60", "--new-tokens", "10", "--json").badInput();
+        Cli.run("bench", "--model", Cli.convertedModel().toString(), "--batch", "0", "--json").badInput();
+        Fixtures.converted(); // keeps the shared fixture warm for other tests
+    }
+}
