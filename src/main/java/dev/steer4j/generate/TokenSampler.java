@@ -4,9 +4,12 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
- * Draws one token from a row of logits with temperature, top-k and top-p (nucleus) filtering, in the
+ * Draws one token from a row of logits with temperature, then top-k, then top-p (nucleus) filtering, the
  * order Hugging Face applies them. Each batch row has its own random stream derived from the seed, so a
  * row's text does not depend on which other prompts share its batch.
+ *
+ * <p>Only the candidates that survive filtering are sorted: top-k selects k with a partial sort, and with
+ * no filter at all the full distribution is sampled without sorting.
  */
 final class TokenSampler {
     private final Sampling s;
@@ -21,39 +24,80 @@ final class TokenSampler {
     }
 
     int sample(float[] logits, int offset, int vocab, int row) {
-        Integer[] order = new Integer[vocab];
-        double[] scaled = new double[vocab];
-        for (int i = 0; i < vocab; i++) {
-            order[i] = i;
-            scaled[i] = logits[offset + i] / s.temperature();
-        }
-        Arrays.sort(order, (a, b) -> Double.compare(scaled[b], scaled[a]));
-        int keep = s.topK() > 0 ? Math.min(s.topK(), vocab) : vocab;
-        double max = scaled[order[0]];
-        double[] p = new double[keep];
+        int[] order = candidates(logits, offset, vocab);
+        double max = Double.NEGATIVE_INFINITY;
+        for (int id : order) max = Math.max(max, logits[offset + id] / s.temperature());
+        double[] p = new double[order.length];
         double sum = 0;
-        for (int i = 0; i < keep; i++) {
-            p[i] = Math.exp(scaled[order[i]] - max);
+        for (int i = 0; i < order.length; i++) {
+            p[i] = Math.exp(logits[offset + order[i]] / s.temperature() - max);
             sum += p[i];
         }
-        // top-p: the smallest prefix of the sorted distribution whose mass reaches topP (at least one token)
-        double cumulative = 0;
-        int nucleus = keep;
-        for (int i = 0; i < keep; i++) {
-            cumulative += p[i] / sum;
-            if (cumulative >= s.topP()) {
-                nucleus = i + 1;
-                break;
+        int keep = order.length;
+        if (s.topP() < 1.0) {
+            // the smallest prefix of the sorted candidates whose mass reaches topP (at least one token)
+            double cumulative = 0;
+            for (int i = 0; i < order.length; i++) {
+                cumulative += p[i] / sum;
+                if (cumulative >= s.topP()) {
+                    keep = i + 1;
+                    break;
+                }
             }
         }
         double mass = 0;
-        for (int i = 0; i < nucleus; i++) mass += p[i];
+        for (int i = 0; i < keep; i++) mass += p[i];
         double u = rngs[row].nextDouble() * mass;
         double acc = 0;
-        for (int i = 0; i < nucleus; i++) {
+        for (int i = 0; i < keep; i++) {
             acc += p[i];
             if (u < acc) return order[i];
         }
-        return order[nucleus - 1];
+        return order[keep - 1];
+    }
+
+    /** Candidate ids: all (unsorted) when nothing filters, else the top-k or all, sorted by logit descending. */
+    private int[] candidates(float[] logits, int offset, int vocab) {
+        boolean filter = s.topK() > 0 || s.topP() < 1.0;
+        if (!filter) {
+            int[] all = new int[vocab];
+            for (int i = 0; i < vocab; i++) all[i] = i;
+            return all;
+        }
+        int k = s.topK() > 0 ? Math.min(s.topK(), vocab) : vocab;
+        // sort (logit, id) pairs packed in longs: primitive sort, ties broken by lower id first
+        long[] keys = new long[vocab];
+        for (int i = 0; i < vocab; i++) keys[i] = ((long) descendingKey(logits[offset + i]) << 32) | i;
+        if (k < vocab) {
+            keys = smallest(keys, k);
+        } else {
+            Arrays.sort(keys);
+        }
+        int[] out = new int[k];
+        for (int i = 0; i < k; i++) out[i] = (int) (keys[i] & 0xffffffffL);
+        return out;
+    }
+
+    /** An int that orders floats descending when compared as signed ints. */
+    private static int descendingKey(float f) {
+        int bits = Float.floatToIntBits(f);
+        int ascending = bits >= 0 ? bits : bits ^ 0x7fffffff;
+        return ~ascending;
+    }
+
+    /** The k smallest keys, sorted, via a bounded max-heap. */
+    private static long[] smallest(long[] keys, int k) {
+        java.util.PriorityQueue<Long> heap = new java.util.PriorityQueue<>(k, java.util.Comparator.reverseOrder());
+        for (long key : keys) {
+            if (heap.size() < k) heap.add(key);
+            else if (key < heap.peek()) {
+                heap.poll();
+                heap.add(key);
+            }
+        }
+        long[] out = new long[heap.size()];
+        for (int i = 0; i < out.length; i++) out[i] = heap.poll();
+        Arrays.sort(out);
+        return out;
     }
 }
