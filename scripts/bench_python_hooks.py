@@ -294,6 +294,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)
+    load_start = os.getloadavg()  # other jobs on the same cores skew timings: record it
     wall0 = time.perf_counter()
     model = GPT2LMHeadModel.from_pretrained(a.hf)
     cfg = model.config
@@ -344,6 +345,9 @@ def main(argv=None):
         "unsteered": un,
         "steered": st,
         "steered_over_unsteered": st["tokens_per_s"]["median"] / un["tokens_per_s"]["median"],
+        "runs_ms": {k: [[round(tp * 1e3, 3), round(td * 1e3, 3)] for tp, td in res[s]]
+                    for k, s in (("unsteered", False), ("steered", True))},  # [prefill, decode total]
+        "loadavg_1m": {"start": load_start[0], "end": os.getloadavg()[0]},
         "steering_changed_tokens": bool((ids[False] != ids[True]).any()),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "wall_s": time.perf_counter() - wall0,
