@@ -88,16 +88,19 @@ public final class HookedModel implements AutoCloseable {
         return built;
     }
 
+    /** A generator over the current hooks; get a new one after adding or removing hooks. */
     public Generator generator() {
-        return new Generator(model, module(), listener());
+        JitModule m = module();
+        return new Generator(model, m, listener(state));
     }
 
-    /** Feeds the hooks the rows and positions of each forward pass. */
-    public ForwardListener listener() {
+    /** Feeds the hooks of one build the rows and positions of each forward pass. */
+    private ForwardListener listener(JitModule state) {
+        List<Hook> current = List.copyOf(hooks);
         return new ForwardListener() {
             @Override
             public void check(int[][] prompts) {
-                for (Hook h : hooks) h.check(prompts);
+                for (Hook h : current) h.check(prompts);
             }
 
             @Override
@@ -150,9 +153,6 @@ public final class HookedModel implements AutoCloseable {
     }
 
     private HookHandle add(String module, boolean input, HookOp op) {
-        if (ModuleTree.find(model.module(), module) == null || module.isEmpty()) {
-            throw new UserError("unknown module '" + module + "' (see: steer4j modules)");
-        }
         CallSites.find(model.module(), module); // fails now, not at the next forward, if it can't be hooked
         Hook h = new Hook(IDS.incrementAndGet(), module, input, op);
         hooks.add(h);

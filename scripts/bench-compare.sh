@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# steer4j against the Python way (eager PyTorch + register_forward_hook), side by side on this machine.
+#
+#   scripts/bench-compare.sh [ROUNDS]        (default 3 rounds; results in bench-out/)
+#
+# Makes the models it needs (the tiny reference model, and a GPT-2-small-shaped 124M model with seeded
+# random weights), one steering vector file per model (ActAdd "Love" - "Hate", last token, unit norm, on
+# every block, used by both tools with coefficient 4), then runs both tools back to back, alternating, on
+# the same batch, prompt length and new tokens, and prints one table of ratios (medians).
+# Needs Debian's python3-torch and libopenblas0-pthread (apt-get install -y python3-torch libopenblas0-pthread).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+rounds="${1:-3}"
+out=bench-out
+mkdir -p "$out"
+py=/usr/bin/python3
+"$py" -c 'import torch' 2>/dev/null || { echo "needs Debian's python3-torch: apt-get install -y python3-torch libopenblas0-pthread" >&2; exit 2; }
+
+[[ -f target/steer4j.jar ]] || mvn -q -B -DskipTests package >&2
+steer4j() { java -jar target/steer4j.jar "$@"; }
+
+# models: HF folders for Python, converted .pt for steer4j
+tiny_hf=src/test/resources/reference/tiny-gpt2
+[[ -f "$out/gpt2-124m/model.safetensors" ]] || "$py" scripts/make_random_gpt2.py "$out/gpt2-124m" >&2
+[[ -f "$out/tiny.pt" ]] || steer4j convert --hf "$tiny_hf" --out "$out/tiny.pt" >&2
+[[ -f "$out/gpt2-124m.pt" ]] || steer4j convert --hf "$out/gpt2-124m" --out "$out/gpt2-124m.pt" >&2
+
+vector() { # model.pt layers out.safetensors
+    local mods=()
+    for ((l = 0; l < $2; l++)); do mods+=(--module "transformer.h.$l"); done
+    [[ -f "$3" ]] || steer4j vector --model "$1" --positive Love --negative Hate "${mods[@]}" --reduce last --normalize --out "$3" 2>/dev/null
+}
+vector "$out/tiny.pt" 3 "$out/tiny-love.safetensors"
+vector "$out/gpt2-124m.pt" 12 "$out/gpt2-124m-love.safetensors"
+
+# name hf pt vec batch prompt new repeats
+configs=(
+  "tiny-b1 $tiny_hf $out/tiny.pt $out/tiny-love.safetensors 1 16 32 7"
+  "tiny-b16 $tiny_hf $out/tiny.pt $out/tiny-love.safetensors 16 16 32 7"
+  "124m-b1 $out/gpt2-124m $out/gpt2-124m.pt $out/gpt2-124m-love.safetensors 1 16 32 3"
+  "124m-b16 $out/gpt2-124m $out/gpt2-124m.pt $out/gpt2-124m-love.safetensors 16 16 32 3"
+)
+threads_java="${STEER4J_THREADS:-1}"
+threads_py="${PY_THREADS:-1}"
+for ((r = 1; r <= rounds; r++)); do
+  for c in "${configs[@]}"; do
+    read -r name hf pt vec b p n reps <<<"$c"
+    echo "round $r: $name" >&2
+    # alternate which tool goes first
+    if (( r % 2 )); then order="java py"; else order="py java"; fi
+    for tool in $order; do
+      if [[ $tool == java ]]; then
+        steer4j bench --model "$pt" --batch "$b" --prompt-tokens "$p" --new-tokens "$n" --repeats "$reps" \
+            --threads "$threads_java" --steer "$vec*4" --json > "$out/$name.java.$r.json"
+      else
+        "$py" scripts/bench_python_hooks.py --hf "$hf" --batch "$b" --prompt-tokens "$p" --new-tokens "$n" \
+            --repeats "$reps" --threads "$threads_py" --vector-file "$vec" --coeff 4 --json > "$out/$name.py.$r.json"
+      fi
+    done
+  done
+done
+
+"$py" - "$out" "$rounds" <<'PY'
+import json, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+def load(name, tool):
+    return [json.load(open(f"{out}/{name}.{tool}.{r}.json")) for r in range(1, rounds + 1)]
+def med(runs, side):
+    return statistics.median(x[side]["tokens_per_s"]["median"] for x in runs)
+rows = []
+print(f"{'config':10} {'steer4j unst':>13} {'steer4j st':>11} {'st/unst':>8} {'python unst':>12} {'python st':>10} {'py st/unst':>10} {'steer4j/py (st)':>16}")
+tps = {}
+for name in ["tiny-b1", "tiny-b16", "124m-b1", "124m-b16"]:
+    j, p = load(name, "java"), load(name, "py")
+    ju, js, pu, ps = med(j, "unsteered"), med(j, "steered"), med(p, "unsteered"), med(p, "steered")
+    tps[name] = js
+    print(f"{name:10} {ju:13.1f} {js:11.1f} {js/ju:8.3f} {pu:12.1f} {ps:10.1f} {ps/pu:10.3f} {js/ps:16.2f}")
+print(f"124m batch16/batch1 (steer4j, steered): {tps['124m-b16']/tps['124m-b1']:.2f}x")
+rss = max(x["peak_rss_mb"] for x in load("124m-b16", "java"))
+print(f"steer4j peak RSS, 124m batch 16: {rss:.0f} MB")
+PY
