@@ -123,6 +123,8 @@ final class CachedDecoder implements Decoder {
 
     @Override
     public void close() {
+        kCaches.close();
+        vCaches.close();
         for (Tensor t : caches) t.close();
         inputIds.close();
         positionIds.close();

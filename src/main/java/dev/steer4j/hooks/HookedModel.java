@@ -405,8 +405,10 @@ public final class HookedModel implements AutoCloseable {
             if (state == null || built == null) return out;
             GenericList list = state.attr("cap" + id).toList();
             for (long i = 0; i < list.size(); i++) {
-                Tensor t = list.get(i).toTensor();
-                out.add(new Activation(Tensors.shape(t), Tensors.toFloats(t)));
+                try (IValue item = list.get(i)) {
+                    Tensor t = item.toTensor(); // a reference into item, which the try keeps alive
+                    out.add(new Activation(Tensors.shape(t), Tensors.toFloats(t)));
+                }
             }
             return out;
         }

@@ -11,7 +11,8 @@ import org.bytedeco.pytorch.Tensor;
  * Walks a TorchScript module's submodules and parameters by dotted path ({@code transformer.h.0.attn}).
  *
  * <p>Reads names from the class type's attribute table rather than {@code named_modules()}, whose names
- * come back null through the presets.
+ * come back null through the presets. Tensors are returned as handles of their own: {@code IValue.toTensor()}
+ * is a reference that dies with its IValue.
  */
 public final class ModuleTree {
     private ModuleTree() {}
@@ -71,7 +72,9 @@ public final class ModuleTree {
             if (v.isModule()) {
                 collectTensors(new JitModule(v.toObject()), prefix + name + ".", out);
             } else if (v.isTensor()) {
-                out.put(prefix + name, v.toTensor());
+                // toTensor() is a reference into the IValue: copy the handle so it outlives it
+                out.put(prefix + name, new Tensor(v.toTensor()));
+                java.lang.ref.Reference.reachabilityFence(v);
             }
         }
     }

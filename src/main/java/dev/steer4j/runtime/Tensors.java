@@ -108,12 +108,17 @@ public final class Tensors {
         return s;
     }
 
-    /** A TorchScript {@code List[Tensor]} argument. */
+    /** A TorchScript {@code List[Tensor]} argument; the caller closes it. */
     public static IValue tensorList(Tensor[] tensors) {
-        GenericList list = new GenericList(new Type.TypePtr(TensorType.get()));
-        for (Tensor t : tensors) {
-            list.push_back(new IValue(t));
+        // every temporary handle is closed here: each holds a reference that would keep the tensors
+        // (e.g. a whole KV cache) alive until the GC got round to it
+        try (GenericList list = new GenericList(new Type.TypePtr(TensorType.get()))) {
+            for (Tensor t : tensors) {
+                try (IValue item = new IValue(t)) {
+                    list.push_back(item);
+                }
+            }
+            return new IValue(list);
         }
-        return new IValue(list);
     }
 }
