@@ -3,7 +3,7 @@
 
     bench_python_hooks.py --hf DIR --batch B --prompt-tokens P --new-tokens N
         [--layers all|L,L,...] [--repeats R] [--warmup 1] [--threads 1] [--seed 0]
-        [--coeff 4] --json
+        [--coeff 4] [--vector-file FILE.safetensors] --json
 
 This is "the Python way users know": plain torch modules named like Hugging Face's
 GPT2LMHeadModel (model.transformer.h[i], ...), a hook on each steered block that
@@ -228,11 +228,13 @@ def generate(model, input_ids, new_tokens):
     return torch.cat(out, dim=1), t1 - t0, t2 - t1
 
 
-def add_steering_hooks(model, layers, delta):
-    """The usual recipe: a forward hook per block that returns output + delta."""
-    def hook(module, inputs, output):
-        return output + delta
-    return [model.transformer.h[l].register_forward_hook(hook) for l in layers]
+def add_steering_hooks(model, deltas):
+    """The usual recipe: a forward hook per block that returns output + delta (deltas: layer -> tensor)."""
+    def make_hook(delta):
+        def hook(module, inputs, output):
+            return output + delta
+        return hook
+    return [model.transformer.h[l].register_forward_hook(make_hook(d)) for l, d in deltas.items()]
 
 
 # --------------------------------------------------------------------------- environment info
@@ -289,7 +291,8 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--coeff", type=float, default=4.0, help="delta = coeff * random unit vector")
+    ap.add_argument("--coeff", type=float, default=4.0, help="delta = coeff * vector (random unit vector by default)")
+    ap.add_argument("--vector-file", help="safetensors file of vectors named transformer.h.L (steer4j's format)")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON object (always on)")
     a = ap.parse_args(argv)
 
@@ -304,11 +307,19 @@ def main(argv=None):
 
     g = torch.Generator().manual_seed(a.seed)
     prompts = torch.randint(0, cfg["vocab_size"], (a.batch, a.prompt_tokens), generator=g)
-    v = torch.randn(cfg["n_embd"], generator=g)
-    delta = a.coeff * v / v.norm()  # created once, reused by every hook call
+    if a.vector_file:
+        # steer4j's vector file (one tensor per module, named transformer.h.L): the same vectors both tools use
+        vecs = load_safetensors(a.vector_file)
+        deltas = {int(name.rsplit(".", 1)[1]): a.coeff * torch.from_numpy(np.array(t, dtype=np.float32))
+                  for name, t in vecs.items() if re.fullmatch(r"transformer\.h\.\d+", name)}
+        if not deltas:
+            ap.error(f"{a.vector_file} holds no transformer.h.L vectors")
+    else:
+        v = torch.randn(cfg["n_embd"], generator=g)
+        deltas = {l: a.coeff * v / v.norm() for l in layers}  # created once, reused by every hook call
 
     def run(steered):
-        handles = add_steering_hooks(model, layers, delta) if steered else []
+        handles = add_steering_hooks(model, deltas) if steered else []
         try:
             return generate(model, prompts, a.new_tokens)
         finally:
@@ -337,7 +348,7 @@ def main(argv=None):
         "blas": blas_info(),
         "settings": {
             "hf": a.hf, "batch": a.batch, "prompt_tokens": a.prompt_tokens, "new_tokens": a.new_tokens,
-            "layers": a.layers, "repeats": a.repeats, "warmup": a.warmup, "seed": a.seed, "coeff": a.coeff,
+            "layers": a.layers, "repeats": a.repeats, "warmup": a.warmup, "seed": a.seed, "coeff": a.coeff, "vector_file": a.vector_file,
             "dtype": "float32", "device": "cpu", "kv_cache": "preallocated", "logits": "last position only",
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
             "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),

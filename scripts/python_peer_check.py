@@ -69,7 +69,7 @@ def main():
         variant = next(v for v in steered["variants"] if v["name"] == "mean_every_position_c4")
         layer = int(steered["hook_module"].rsplit(".", 1)[1])
         delta = variant["coefficient"] * torch.tensor(load("actadd.json")["mean_vector"], dtype=torch.float32)
-        handles = add_steering_hooks(model, [layer], delta)
+        handles = add_steering_hooks(model, {layer: delta})
         try:
             for p in variant["prompts"]:
                 report(f"mean_every_position_c4 {p['ids']}", last_logits(model, p["ids"]), p["last_logits"])
@@ -85,7 +85,7 @@ def main():
         added = torch.tensor(load("actadd.json")["last_token"]["added_vector"], dtype=torch.float32)
         for label, key, delta in (("unsteered", "unsteered", None),
                                   ("steered c10", "steered_last_token_unit_every_position_c10", added)):
-            handles = add_steering_hooks(model, [layer], delta) if delta is not None else []
+            handles = add_steering_hooks(model, {layer: delta}) if delta is not None else []
             try:
                 ids = generate(model, prompt, greedy["n_new"])[0][0].tolist()
             finally:
