@@ -41,7 +41,10 @@ configs=(
   "124m-b1 $out/gpt2-124m $out/gpt2-124m.pt $out/gpt2-124m-love.safetensors 1 16 32 3"
   "124m-b16 $out/gpt2-124m $out/gpt2-124m.pt $out/gpt2-124m-love.safetensors 16 16 32 3"
 )
-threads_java="${STEER4J_THREADS:-1}"
+# steer4j: libtorch's default threading measured best here (an explicit --threads 1 was ~40% slower on the
+# tiny model, --threads 2 far slower); Python: torch at 1 thread with OpenBLAS's own threads (benchmarking.md)
+java_threads=()
+[[ -n "${STEER4J_THREADS:-}" ]] && java_threads=(--threads "$STEER4J_THREADS")
 threads_py="${PY_THREADS:-1}"
 for ((r = 1; r <= rounds; r++)); do
   for c in "${configs[@]}"; do
@@ -52,7 +55,7 @@ for ((r = 1; r <= rounds; r++)); do
     for tool in $order; do
       if [[ $tool == java ]]; then
         steer4j bench --model "$pt" --batch "$b" --prompt-tokens "$p" --new-tokens "$n" --repeats "$reps" \
-            --threads "$threads_java" --steer "$vec*4" --json > "$out/$name.java.$r.json"
+            "${java_threads[@]}" --steer "$vec*4" --json > "$out/$name.java.$r.json"
       else
         "$py" scripts/bench_python_hooks.py --hf "$hf" --batch "$b" --prompt-tokens "$p" --new-tokens "$n" \
             --repeats "$reps" --threads "$threads_py" --vector-file "$vec" --coeff 4 --json > "$out/$name.py.$r.json"

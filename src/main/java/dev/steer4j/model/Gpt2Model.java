@@ -10,7 +10,6 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.HashMap;
 import java.util.Map;
 import org.bytedeco.javacpp.BytePointer;
@@ -205,11 +204,8 @@ public final class Gpt2Model {
 
     /** Writes this model as one self-contained {@code .pt} (config and tokenizer inside), atomically. */
     public void save(Path out) {
-        Path dir = out.toAbsolutePath().getParent();
         try {
-            Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, "." + out.getFileName(), ".tmp");
-            try {
+            dev.steer4j.AtomicFiles.write(out, tmp -> {
                 ExtraFilesMap extra = new ExtraFilesMap();
                 for (Map.Entry<String, byte[]> e : extraFiles.entrySet()) {
                     if (e.getValue() != null) {
@@ -217,10 +213,7 @@ public final class Gpt2Model {
                     }
                 }
                 module.save(tmp.toString(), extra);
-                Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            } finally {
-                Files.deleteIfExists(tmp);
-            }
+            });
         } catch (IOException e) {
             throw new UserError("cannot write " + out + ": " + e.getMessage());
         }

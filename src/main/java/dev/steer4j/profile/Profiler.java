@@ -3,9 +3,7 @@ package dev.steer4j.profile;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.steer4j.UserError;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -66,16 +64,8 @@ public final class Profiler {
         Map<String, Object> trace = new LinkedHashMap<>();
         trace.put("traceEvents", events);
         trace.put("displayTimeUnit", "ms");
-        Path abs = file.toAbsolutePath();
         try {
-            Files.createDirectories(abs.getParent());
-            Path tmp = Files.createTempFile(abs.getParent(), "." + abs.getFileName(), ".tmp");
-            try {
-                new ObjectMapper().writeValue(tmp.toFile(), trace);
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            } finally {
-                Files.deleteIfExists(tmp);
-            }
+            dev.steer4j.AtomicFiles.write(file, tmp -> new ObjectMapper().writeValue(tmp.toFile(), trace));
         } catch (IOException e) {
             throw new UserError("cannot write profile " + file + ": " + e.getMessage());
         }
