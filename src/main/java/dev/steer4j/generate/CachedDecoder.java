@@ -132,5 +132,7 @@ final class CachedDecoder implements Decoder {
         rowIndex.close();
         keyPadding.close();
         stepPositions.close();
+        // glibc keeps large freed blocks (this call's cache) on its heap; hand them back to the OS
+        org.bytedeco.javacpp.Pointer.trimMemory();
     }
 }

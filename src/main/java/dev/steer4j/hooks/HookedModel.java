@@ -97,6 +97,8 @@ public final class HookedModel implements AutoCloseable {
     /** Feeds the hooks of one build the rows and positions of each forward pass. */
     private ForwardListener listener(JitModule state) {
         List<Hook> current = List.copyOf(hooks);
+        // plain adds and captures read no positions: then skip the two attribute writes per forward
+        boolean positional = current.stream().anyMatch(Hook::readsPositions);
         return new ForwardListener() {
             @Override
             public void check(int[][] prompts) {
@@ -105,12 +107,12 @@ public final class HookedModel implements AutoCloseable {
 
             @Override
             public void onStart(Tensor promptLengths) {
-                if (state != null) state.setattr("prompt_lengths", new IValue(promptLengths));
+                if (state != null && positional) state.setattr("prompt_lengths", new IValue(promptLengths));
             }
 
             @Override
             public void onForward(Tensor rows, Tensor positions) {
-                if (state != null) {
+                if (state != null && positional) {
                     state.setattr("rows", new IValue(rows));
                     state.setattr("positions", new IValue(positions));
                 }
@@ -308,6 +310,10 @@ public final class HookedModel implements AutoCloseable {
         }
 
         /** Recomputes what the graph reads, in place on the device. */
+        boolean readsPositions() {
+            return !(op instanceof HookOp.Capture) && !isPlainAdd();
+        }
+
         boolean isPlainAdd() {
             return op instanceof HookOp.Add a && a.positions().kind() == Positions.Kind.ALL && !a.perRow();
         }
