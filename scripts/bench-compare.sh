@@ -34,12 +34,12 @@ vector() { # model.pt layers out.safetensors
 vector "$out/tiny.pt" 3 "$out/tiny-love.safetensors"
 vector "$out/gpt2-124m.pt" 12 "$out/gpt2-124m-love.safetensors"
 
-# name hf pt vec batch prompt new repeats
+# name hf pt vec batch prompt new repeats warmup (tiny runs last ~20 ms: more of both, so the JVM's JIT settles)
 configs=(
-  "tiny-b1 $tiny_hf $out/tiny.pt $out/tiny-love.safetensors 1 16 32 7"
-  "tiny-b16 $tiny_hf $out/tiny.pt $out/tiny-love.safetensors 16 16 32 7"
-  "124m-b1 $out/gpt2-124m $out/gpt2-124m.pt $out/gpt2-124m-love.safetensors 1 16 32 3"
-  "124m-b16 $out/gpt2-124m $out/gpt2-124m.pt $out/gpt2-124m-love.safetensors 16 16 32 3"
+  "tiny-b1 $tiny_hf $out/tiny.pt $out/tiny-love.safetensors 1 16 32 15 5"
+  "tiny-b16 $tiny_hf $out/tiny.pt $out/tiny-love.safetensors 16 16 32 15 5"
+  "124m-b1 $out/gpt2-124m $out/gpt2-124m.pt $out/gpt2-124m-love.safetensors 1 16 32 3 2"
+  "124m-b16 $out/gpt2-124m $out/gpt2-124m.pt $out/gpt2-124m-love.safetensors 16 16 32 3 2"
 )
 # steer4j: libtorch's default threading measured best here (an explicit --threads 1 was ~40% slower on the
 # tiny model, --threads 2 far slower); Python: torch at 1 thread with OpenBLAS's own threads (benchmarking.md)
@@ -48,17 +48,17 @@ java_threads=()
 threads_py="${PY_THREADS:-1}"
 for ((r = 1; r <= rounds; r++)); do
   for c in "${configs[@]}"; do
-    read -r name hf pt vec b p n reps <<<"$c"
+    read -r name hf pt vec b p n reps warm <<<"$c"
     echo "round $r: $name" >&2
     # alternate which tool goes first
     if (( r % 2 )); then order="java py"; else order="py java"; fi
     for tool in $order; do
       if [[ $tool == java ]]; then
-        steer4j bench --model "$pt" --batch "$b" --prompt-tokens "$p" --new-tokens "$n" --repeats "$reps" \
+        steer4j bench --model "$pt" --batch "$b" --prompt-tokens "$p" --new-tokens "$n" --repeats "$reps" --warmup "$warm" \
             "${java_threads[@]}" --steer "$vec*4" --json > "$out/$name.java.$r.json"
       else
         "$py" scripts/bench_python_hooks.py --hf "$hf" --batch "$b" --prompt-tokens "$p" --new-tokens "$n" \
-            --repeats "$reps" --threads "$threads_py" --vector-file "$vec" --coeff 4 --json > "$out/$name.py.$r.json"
+            --repeats "$reps" --warmup "$warm" --threads "$threads_py" --vector-file "$vec" --coeff 4 --json > "$out/$name.py.$r.json"
       fi
     done
   done
