@@ -104,6 +104,34 @@ class SteeringCommandsTest {
     }
 
     @Test
+    void vectorsFromAPairsDatasetForSeveralModules(@TempDir Path dir) throws Exception {
+        Path pairs = dir.resolve("pairs.jsonl");
+        java.nio.file.Files.writeString(pairs, String.join("\n",
+                "{\"positive\": \"I love dogs\", \"negative\": \"I hate dogs\"}",
+                "{\"positive\": \"What a wonderful day\", \"negative\": \"What a terrible day\"}",
+                "",
+                "{\"positive\": \"Peace\", \"negative\": \"War\"}") + "\n");
+        for (String method : List.of("mean", "pca_diff", "pca_center")) {
+            Path out = dir.resolve(method + ".safetensors");
+            Cli.Result r = Cli.run("vector", "--model", model(), "--pairs", pairs.toString(), "--method", method,
+                    "--module", "transformer.h.0", "--module", "transformer.h.2", "--out", out.toString());
+            assertEquals(0, r.code(), r.err());
+            VectorSet set = VectorFiles.read(out);
+            assertEquals(List.of("transformer.h.0", "transformer.h.2"), set.names());
+            assertEquals(method, set.metadata().get("method"));
+            assertEquals("3", set.metadata().get("pairs"));
+            if (!method.equals("mean")) {
+                for (String m : set.names()) {
+                    assertEquals(1.0, dev.steer4j.steering.VectorMath.norm(set.data(m)), 1e-5, method + " " + m + " is unit");
+                }
+            }
+        }
+        java.nio.file.Files.writeString(pairs, "{\"positive\": \"only one side\"}\n");
+        assertTrue(Cli.run("vector", "--model", model(), "--pairs", pairs.toString(), "--module", H1, "--out",
+                dir.resolve("bad.safetensors").toString()).badInput().contains("line 1"));
+    }
+
+    @Test
     void steeredGreedyAndDemo(@TempDir Path dir) {
         Path last = dir.resolve("last.safetensors");
         assertEquals(0, Cli.run("vector", "--model", model(), "--positive", "Love", "--negative", "Hate",
