@@ -7,16 +7,31 @@ import org.bytedeco.pytorch.Tensor;
  * the model's device. Vectors are {@code [d]} (one for all), {@code [B, d]} (one per batch row) or, with
  * {@link Positions#ALIGNED}, {@code [T, d]} (row p at position p).
  */
-public sealed interface HookOp permits HookOp.Add, HookOp.Ablate, HookOp.NormPreservingAdd, HookOp.Capture {
+public sealed interface HookOp permits HookOp.Edit, HookOp.Capture {
+
+    /** An op that edits the activation with a vector, at some positions. */
+    sealed interface Edit extends HookOp permits Add, Ablate, NormPreservingAdd {
+        Tensor vector();
+
+        double coefficient();
+
+        Positions positions();
+
+        boolean perRow();
+    }
 
     /** {@code x + coeff · v} at the chosen positions. */
-    record Add(Tensor vector, double coefficient, Positions positions, boolean perRow) implements HookOp {}
+    record Add(Tensor vector, double coefficient, Positions positions, boolean perRow) implements Edit {}
 
     /** Directional ablation {@code x − (x·d̂)d̂} at the chosen positions. */
-    record Ablate(Tensor direction, Positions positions, boolean perRow) implements HookOp {}
+    record Ablate(Tensor direction, Positions positions, boolean perRow) implements Edit {
+        @Override public Tensor vector() { return direction; }
+
+        @Override public double coefficient() { return 1.0; }
+    }
 
     /** {@code x + coeff · v}, rescaled to keep each position's L2 norm. */
-    record NormPreservingAdd(Tensor vector, double coefficient, Positions positions, boolean perRow) implements HookOp {}
+    record NormPreservingAdd(Tensor vector, double coefficient, Positions positions, boolean perRow) implements Edit {}
 
     /** Hands the activation back to Java for the prefill and each decode step. */
     record Capture() implements HookOp {}

@@ -9,32 +9,23 @@ import java.util.Locale;
 final class HookSource {
     private HookSource() {}
 
+    /** The state attribute a vector-carrying hook reads. */
+    static String attribute(long id, HookOp op) {
+        return (op instanceof HookOp.Ablate ? "v" : "d") + id;
+    }
+
     static String method(long id, HookOp op) {
         String head = String.format(Locale.ROOT, "def hook%d(self, x: Tensor) -> Tensor:%n", id);
         if (op instanceof HookOp.Capture) {
             return head + String.format(Locale.ROOT, "    self.cap%d.append(x.detach().clone())%n    return x%n", id);
         }
-        Positions where;
-        boolean perRow;
-        String attr;
-        String edit;
-        if (op instanceof HookOp.Add a) {
-            where = a.positions();
-            perRow = a.perRow();
-            attr = "d" + id;
-            edit = "x + v";
-        } else if (op instanceof HookOp.NormPreservingAdd n) {
-            where = n.positions();
-            perRow = n.perRow();
-            attr = "d" + id;
-            edit = "(x + v) * (x.norm(2, [-1], True) / (x + v).norm(2, [-1], True))";
-        } else {
-            HookOp.Ablate ab = (HookOp.Ablate) op;
-            where = ab.positions();
-            perRow = ab.perRow();
-            attr = "v" + id;
-            edit = "x - (x * v).sum(-1, keepdim=True) * v";
-        }
+        HookOp.Edit e = (HookOp.Edit) op;
+        Positions where = e.positions();
+        boolean perRow = e.perRow();
+        String attr = attribute(id, op);
+        String edit = op instanceof HookOp.Add ? "x + v"
+                : op instanceof HookOp.NormPreservingAdd ? "(x + v) * (x.norm(2, [-1], True) / (x + v).norm(2, [-1], True))"
+                : "x - (x * v).sum(-1, keepdim=True) * v";
         StringBuilder s = new StringBuilder(head);
         if (where.kind() == Positions.Kind.ALIGNED) {
             // vector row p goes to absolute position p; positions past the vector (and pads) get nothing

@@ -273,12 +273,8 @@ public final class HookedModel implements AutoCloseable {
             this.module = module;
             this.input = input;
             this.op = op;
-            if (op instanceof HookOp.Add a) {
-                init(a.vector(), a.coefficient(), a.positions(), a.perRow());
-            } else if (op instanceof HookOp.NormPreservingAdd n) {
-                init(n.vector(), n.coefficient(), n.positions(), n.perRow());
-            } else if (op instanceof HookOp.Ablate ab) {
-                init(ab.direction(), 1.0, ab.positions(), ab.perRow());
+            if (op instanceof HookOp.Edit e) {
+                init(e.vector(), e.coefficient(), e.positions(), e.perRow());
             }
         }
 
@@ -309,7 +305,6 @@ public final class HookedModel implements AutoCloseable {
             }
         }
 
-        /** Recomputes what the graph reads, in place on the device. */
         boolean readsPositions() {
             return !(op instanceof HookOp.Capture) && !isPlainAdd();
         }
@@ -335,15 +330,14 @@ public final class HookedModel implements AutoCloseable {
         }
 
         private Positions positions() {
-            return op instanceof HookOp.Add a ? a.positions()
-                    : op instanceof HookOp.NormPreservingAdd n ? n.positions() : ((HookOp.Ablate) op).positions();
+            return ((HookOp.Edit) op).positions();
         }
 
         private boolean perRow() {
-            return op instanceof HookOp.Add a ? a.perRow()
-                    : op instanceof HookOp.NormPreservingAdd n ? n.perRow() : ((HookOp.Ablate) op).perRow();
+            return ((HookOp.Edit) op).perRow();
         }
 
+        /** Recomputes what the graph reads, in place on the device. */
         private void refresh() {
             try (dev.steer4j.profile.Profiler.Span s = dev.steer4j.profile.Profiler.span("steering_update")) {
                 recompute();
@@ -366,7 +360,7 @@ public final class HookedModel implements AutoCloseable {
                 st.register_attribute("cap" + id, new Type.TypePtr(ListType.ofTensors()),
                         new IValue(new GenericList(tensorType())), false, false);
             } else {
-                String name = (op instanceof HookOp.Ablate ? "v" : "d") + id;
+                String name = HookSource.attribute(id, op);
                 st.register_attribute(name, tensorType(), new IValue(applied), false, false);
             }
         }
@@ -399,7 +393,7 @@ public final class HookedModel implements AutoCloseable {
                 applied = torch.empty_like(vector);
                 refresh();
                 if (state != null && built != null) {
-                    state.setattr((op instanceof HookOp.Ablate ? "v" : "d") + id, new IValue(applied));
+                    state.setattr(HookSource.attribute(id, op), new IValue(applied));
                 }
             }
         }
