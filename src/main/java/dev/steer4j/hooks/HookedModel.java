@@ -182,7 +182,8 @@ public final class HookedModel implements AutoCloseable {
         st.register_attribute("prompt_lengths", tensorType(), new IValue(empty), false, false);
         for (Hook h : hooks) {
             h.register(st);
-            st.define(HookSource.method(h.id, h.op));
+            // plain adds are inlined into the caller's graph (insertHookCall) and need no method
+            if (!h.isPlainAdd()) st.define(HookSource.method(h.id, h.op));
         }
         // Output hooks inserted right after a call run in reverse order of insertion, so insert them last-first.
         for (int i = hooks.size() - 1; i >= 0; i--) {
@@ -345,13 +346,14 @@ public final class HookedModel implements AutoCloseable {
         }
 
         private void recompute() {
+            // in place: no temporaries left for the GC to free
             if (op instanceof HookOp.Ablate) {
                 try (Tensor norm = vector.norm(new org.bytedeco.pytorch.ScalarOptional(new Scalar(2.0)),
                         new long[]{-1}, true)) {
-                    applied.copy_(vector.div(norm));
+                    applied.copy_(vector).div_(norm);
                 }
             } else {
-                applied.copy_(vector.mul(new Scalar(coefficient)));
+                applied.copy_(vector).mul_(new Scalar(coefficient));
             }
         }
 
