@@ -15,21 +15,13 @@ public final class Activations {
 
     /** Output of each module for one prompt (batch 1, positions 0..T-1): {@code [T][d]} per module. */
     public static Map<String, float[][]> of(HookedModel hm, int[] ids, List<String> modules) {
-        Map<String, HookHandle> taps = new LinkedHashMap<>();
-        try {
-            for (String m : modules) taps.put(m, hm.hookOutput(m, new HookOp.Capture()));
-            hm.generator().lastLogits(new int[][]{ids});
-            Map<String, float[][]> out = new LinkedHashMap<>();
-            for (var e : taps.entrySet()) {
-                Activation a = e.getValue().captured().get(0);
-                float[][] rows = new float[ids.length][];
-                for (int t = 0; t < ids.length; t++) rows[t] = a.at(0, t);
-                out.put(e.getKey(), rows);
-            }
-            return out;
-        } finally {
-            taps.values().forEach(HookHandle::remove);
-        }
+        Map<String, float[][]> out = new LinkedHashMap<>();
+        captureOnce(hm, new int[][]{ids}, modules).forEach((m, a) -> {
+            float[][] rows = new float[ids.length][];
+            for (int t = 0; t < ids.length; t++) rows[t] = a.at(0, t);
+            out.put(m, rows);
+        });
+        return out;
     }
 
     /**
@@ -41,22 +33,28 @@ public final class Activations {
         Map<String, List<float[]>> acc = new LinkedHashMap<>();
         for (String m : modules) acc.put(m, new ArrayList<>());
         for (int start = 0; start < prompts.size(); start += batchSize) {
-            List<int[]> chunk = prompts.subList(start, Math.min(prompts.size(), start + batchSize));
-            Map<String, HookHandle> taps = new LinkedHashMap<>();
-            try {
-                for (String m : modules) taps.put(m, hm.hookOutput(m, new HookOp.Capture()));
-                hm.generator().lastLogits(chunk.toArray(new int[0][]));
-                for (var e : taps.entrySet()) {
-                    Activation a = e.getValue().captured().get(0);
-                    int width = (int) a.shape()[1];
-                    for (int b = 0; b < chunk.size(); b++) acc.get(e.getKey()).add(a.at(b, width - 1));
-                }
-            } finally {
-                taps.values().forEach(HookHandle::remove);
-            }
+            int[][] chunk = prompts.subList(start, Math.min(prompts.size(), start + batchSize)).toArray(new int[0][]);
+            captureOnce(hm, chunk, modules).forEach((m, a) -> {
+                int width = (int) a.shape()[1];
+                for (int b = 0; b < chunk.length; b++) acc.get(m).add(a.at(b, width - 1));
+            });
         }
         Map<String, float[][]> out = new LinkedHashMap<>();
         acc.forEach((m, rows) -> out.put(m, rows.toArray(new float[0][])));
         return out;
+    }
+
+    /** Runs one left-padded batch with a capture hook on each module, then takes the hooks out again. */
+    private static Map<String, Activation> captureOnce(HookedModel hm, int[][] batch, List<String> modules) {
+        Map<String, HookHandle> taps = new LinkedHashMap<>();
+        try {
+            for (String m : modules) taps.put(m, hm.hookOutput(m, new HookOp.Capture()));
+            hm.generator().lastLogits(batch);
+            Map<String, Activation> out = new LinkedHashMap<>();
+            taps.forEach((m, tap) -> out.put(m, tap.captured().get(0)));
+            return out;
+        } finally {
+            taps.values().forEach(HookHandle::remove);
+        }
     }
 }
