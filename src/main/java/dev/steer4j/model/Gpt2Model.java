@@ -75,8 +75,7 @@ public final class Gpt2Model {
         }
         JitModule program = Gpt2Program.build(c, weights::get, Tensors.lowestFinite(dtype));
         Map<String, byte[]> extra = new HashMap<>();
-        extra.put(MARKER, ("{\"format\": \"steer4j-gpt2\", \"version\": 1, \"dtype\": \""
-                + Tensors.floatTypeName(dtype) + "\"}").getBytes(StandardCharsets.UTF_8));
+        extra.put(MARKER, marker(dtype));
         extra.put("config.json", c.toJson().getBytes(StandardCharsets.UTF_8));
         extra.put("vocab.json", readIfPresent(ck.dir().resolve("vocab.json")));
         extra.put("merges.txt", readIfPresent(ck.dir().resolve("merges.txt")));
@@ -104,8 +103,7 @@ public final class Gpt2Model {
         });
         JitModule program = Gpt2Program.build(config, weights::get, Tensors.lowestFinite(target));
         Map<String, byte[]> extra = new HashMap<>(extraFiles);
-        extra.put(MARKER, ("{\"format\": \"steer4j-gpt2\", \"version\": 1, \"dtype\": \""
-                + Tensors.floatTypeName(target) + "\"}").getBytes(StandardCharsets.UTF_8));
+        extra.put(MARKER, marker(target));
         return new Gpt2Model(program, kind, config, tokenizer, device, target, width, nPositions, vocabSize, nLayer, extra);
     }
 
@@ -217,6 +215,12 @@ public final class Gpt2Model {
         } catch (IOException e) {
             throw new UserError("cannot write " + out + ": " + e.getMessage());
         }
+    }
+
+    /** The archive's steer4j.json: format, version and the dtype the program was built for. */
+    private static byte[] marker(ScalarType dtype) {
+        return ("{\"format\": \"steer4j-gpt2\", \"version\": 1, \"dtype\": \"" + Tensors.floatTypeName(dtype) + "\"}")
+                .getBytes(StandardCharsets.UTF_8);
     }
 
     private static GPT2Tokenizer loadTokenizer(Path dir) {

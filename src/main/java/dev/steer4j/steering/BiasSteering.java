@@ -52,13 +52,14 @@ public final class BiasSteering {
         };
         Tensor original = params.get(bias);
         if (original == null) throw new UserError("model has no parameter " + bias + " for bias steering");
-        try (Tensor u = Tensors.floats(vector, new long[]{vector.length}, hm.model().device(), original.scalar_type())
-                .mul(new Scalar(coeff))) {
-            Tensor delta = switch (sub) {
-                case "ln_1", "ln_2" -> u.matmul(params.get(bias.replace(".bias", ".weight")));
-                default -> u.clone();
-            };
-            return hm.overrideParameter(bias, original.add(delta));
+        try (Tensor v = Tensors.floats(vector, new long[]{vector.length}, hm.model().device(), original.scalar_type());
+             Tensor u = v.mul(new Scalar(coeff))) {
+            if (sub.equals("ln_1") || sub.equals("ln_2")) {
+                try (Tensor delta = u.matmul(params.get(bias.replace(".bias", ".weight")))) {
+                    return hm.overrideParameter(bias, original.add(delta));
+                }
+            }
+            return hm.overrideParameter(bias, original.add(u));
         }
     }
 }
