@@ -8,6 +8,11 @@
 # every block, used by both tools with coefficient 4), then runs both tools back to back, alternating, on
 # the same batch, prompt length and new tokens, and prints one table of ratios (medians).
 # Needs Debian's python3-torch and libopenblas0-pthread (apt-get install -y python3-torch libopenblas0-pthread).
+#
+# OpenBLAS kernels: where the environment pins OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (this project's machines
+# pin Haswell kernels on an AVX-512 CPU, for the sake of older OpenBLAS builds), both tools run with the two
+# unset, so each OpenBLAS picks the kernels it detects; KEEP_OPENBLAS_ENV=1 keeps them. The kernel each tool
+# ran is printed under the table.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -19,6 +24,8 @@ py=/usr/bin/python3
 
 [[ -f target/steer4j.jar ]] || mvn -q -B -DskipTests package >&2
 steer4j() { java -jar target/steer4j.jar "$@"; }
+blas_env=(env)
+[[ -n "${KEEP_OPENBLAS_ENV:-}" ]] || blas_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
 
 # models: HF folders for Python, converted .pt for steer4j
 tiny_hf=src/test/resources/reference/tiny-gpt2
@@ -54,10 +61,12 @@ for ((r = 1; r <= rounds; r++)); do
     if (( r % 2 )); then order="java py"; else order="py java"; fi
     for tool in $order; do
       if [[ $tool == java ]]; then
-        steer4j bench --model "$pt" --batch "$b" --prompt-tokens "$p" --new-tokens "$n" --repeats "$reps" --warmup "$warm" \
-            "${java_threads[@]}" --steer "$vec*4" --json > "$out/$name.java.$r.json"
+        # OPENBLAS_VERBOSE=2 makes OpenBLAS name the kernels it chose ("Core: ...") on stderr
+        "${blas_env[@]}" OPENBLAS_VERBOSE=2 java -jar target/steer4j.jar bench --model "$pt" --batch "$b" \
+            --prompt-tokens "$p" --new-tokens "$n" --repeats "$reps" --warmup "$warm" \
+            "${java_threads[@]}" --steer "$vec*4" --json > "$out/$name.java.$r.json" 2> "$out/$name.java.$r.err"
       else
-        "$py" scripts/bench_python_hooks.py --hf "$hf" --batch "$b" --prompt-tokens "$p" --new-tokens "$n" \
+        "${blas_env[@]}" "$py" scripts/bench_python_hooks.py --hf "$hf" --batch "$b" --prompt-tokens "$p" --new-tokens "$n" \
             --repeats "$reps" --warmup "$warm" --threads "$threads_py" --vector-file "$vec" --coeff 4 --json > "$out/$name.py.$r.json"
       fi
     done
@@ -82,4 +91,7 @@ for name in ["tiny-b1", "tiny-b16", "124m-b1", "124m-b16"]:
 print(f"124m batch16/batch1 (steer4j, steered): {tps['124m-b16']/tps['124m-b1']:.2f}x")
 rss = max(x["peak_rss_mb"] for x in load("124m-b16", "java"))
 print(f"steer4j peak RSS, 124m batch 16: {rss:.0f} MB")
+cores = {l.split("Core:", 1)[1].strip() for l in open(f"{out}/124m-b16.java.1.err") if "Core:" in l}
+print(f"OpenBLAS kernels: steer4j {', '.join(sorted(cores)) or 'not reported'}; "
+      f"python {load('124m-b16', 'py')[0]['blas'].get('openblas_core')}")
 PY

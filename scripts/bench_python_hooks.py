@@ -256,9 +256,13 @@ def blas_info():
                 loaded.add(path)
     info["loaded"] = sorted(loaded)
     info["openblas_threads"] = None
+    info["openblas_core"] = None
     for path in loaded:
         try:
-            info["openblas_threads"] = ctypes.CDLL(path).openblas_get_num_threads()
+            lib = ctypes.CDLL(path)
+            info["openblas_threads"] = lib.openblas_get_num_threads()
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            info["openblas_core"] = lib.openblas_get_corename().decode()
             break
         except (OSError, AttributeError):
             pass

@@ -49,6 +49,7 @@ public final class Bench {
             time(plain, prompts, s);
             time(hooked, prompts, s);
         }
+        DeviceMemory.resetPeak(model.device());
         Run[] u = new Run[s.repeats()];
         Run[] st = new Run[s.repeats()];
         for (int r = 0; r < s.repeats(); r++) {
@@ -68,7 +69,13 @@ public final class Bench {
         out.put("steered", steeredSummary);
         double ratio = median(st) / median(u);
         out.put("steered_over_unsteered", ratio);
+        // each repeat's own ratio: the two runs of a pair are seconds apart, so slow drifts of a shared
+        // machine cancel, which a ratio of two medians over the whole run does not do
+        double[] paired = new double[s.repeats()];
+        for (int r = 0; r < paired.length; r++) paired[r] = st[r].tokensPerS() / u[r].tokensPerS();
+        out.put("steered_over_unsteered_paired", Stats.of(paired).toMap());
         out.put("peak_rss_mb", Memory.peakRssMb());
+        out.put("device_memory_mb", DeviceMemory.report(model.device()));
         long weights = model.weightBytes();
         out.put("weight_bytes", weights);
         double decodeS = Stats.of(decode(u)).median() / 1000.0;

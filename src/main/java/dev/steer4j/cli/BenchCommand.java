@@ -103,7 +103,6 @@ final class BenchCommand implements Callable<Integer> {
                 : String.join(" ", steerOptions.steer));
         result.put("settings", settings);
         result.putAll(Bench.run(model, steered, new Bench.Settings(batch, promptTokens, newTokens, repeats, warmup, seed)));
-        result.put("device_memory_mb", null); // CPU run; CUDA allocator statistics are not read yet
         if (bandwidthGbps != null) {
             Object achieved = result.get("weight_read_gbps_per_decode_step");
             result.put("bandwidth_gbps", bandwidthGbps);
