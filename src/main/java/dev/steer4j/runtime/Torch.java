@@ -5,7 +5,7 @@ import org.bytedeco.javacpp.Loader;
 import org.bytedeco.pytorch.global.torch;
 
 /**
- * Loads libtorch once per JVM.
+ * Loads libtorch once per JVM and sets how TorchScript executes steer4j's graphs.
  *
  * <p>With an empty JavaCPP cache the first {@code Loader.load(torch.class)} crashes the JVM (SIGSEGV);
  * extracting the native resources first avoids it, so we always do that before loading.
@@ -23,6 +23,11 @@ public final class Torch {
         try {
             Loader.cacheResources(torch.class, "/org/bytedeco/pytorch/" + platform + "/");
             Loader.load(torch.class);
+            // TorchScript's profiling executor specializes each graph to the shapes of its first runs, but ours
+            // change every call (a T-token prefill, then 1-token steps, any batch). With profiling off, graphs
+            // still get the shape-independent optimizations. Measured (BENCHMARKS.md): the first 124M batch-16
+            // prefill peaked ~130 MB lower and prefills ran faster, decode steps unchanged.
+            torch.getProfilingMode().put(false);
         } catch (Throwable e) {
             throw new UserError("cannot load libtorch natives for " + platform + ": " + oneLine(e)
                     + " (is the org.bytedeco:pytorch jar for this platform on the class path?)", e);
