@@ -1,0 +1,15 @@
+package dev.steer4j.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Test;
+
+class TorchTest {
+    @Test
+    void loadingTurnsTorchScriptProfilingModeOff() {
+        Torch.load();
+        // BENCHMARKS.md: with profiling on, the first batch prefill peaks ~130 MB higher and prefills run slower
+        assertFalse(torch.getProfilingMode().get(), "TorchScript profiling mode after Torch.load()");
+    }
+}
