@@ -81,13 +81,15 @@ def load(name, tool):
 def med(runs, side):
     return statistics.median(x[side]["tokens_per_s"]["median"] for x in runs)
 rows = []
-print(f"{'config':10} {'steer4j unst':>13} {'steer4j st':>11} {'st/unst':>8} {'python unst':>12} {'python st':>10} {'py st/unst':>10} {'steer4j/py (st)':>16}")
+print(f"{'config':10} {'steer4j unst':>13} {'steer4j st':>11} {'st/unst':>8} {'paired':>7} {'python unst':>12} {'python st':>10} {'py st/unst':>10} {'steer4j/py (st)':>16}")
 tps = {}
 for name in ["tiny-b1", "tiny-b16", "124m-b1", "124m-b16"]:
     j, p = load(name, "java"), load(name, "py")
     ju, js, pu, ps = med(j, "unsteered"), med(j, "steered"), med(p, "unsteered"), med(p, "steered")
     tps[name] = js
-    print(f"{name:10} {ju:13.1f} {js:11.1f} {js/ju:8.3f} {pu:12.1f} {ps:10.1f} {ps/pu:10.3f} {js/ps:16.2f}")
+    # steer4j's median of per-repeat steered/unsteered ratios (steadier than a ratio of medians), over rounds
+    paired = statistics.median(x["steered_over_unsteered_paired"]["median"] for x in j)
+    print(f"{name:10} {ju:13.1f} {js:11.1f} {js/ju:8.3f} {paired:7.3f} {pu:12.1f} {ps:10.1f} {ps/pu:10.3f} {js/ps:16.2f}")
 print(f"124m batch16/batch1 (steer4j, steered): {tps['124m-b16']/tps['124m-b1']:.2f}x")
 rss = max(x["peak_rss_mb"] for x in load("124m-b16", "java"))
 print(f"steer4j peak RSS, 124m batch 16: {rss:.0f} MB")
