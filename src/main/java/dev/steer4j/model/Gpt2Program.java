@@ -62,8 +62,8 @@ public final class Gpt2Program {
             """;
 
     // Writes this step's keys and values into the preallocated cache, then attends over [0, past + T) in one
-    // fused op (its default scale is GPT-2's 1/sqrt(head_dim)); measured ~8 % faster than the five separate ops
-    // on the tiny model's batch-1 decode, the same on 124M.
+    // fused op (its default scale is GPT-2's 1/sqrt(head_dim)); measured ~8 % more tokens/s than five separate
+    // ops on the tiny model at batch 1, the same within noise on 124M (BENCHMARKS.md).
     private static final String ATTENTION = """
             def forward(self, x: Tensor, attn_bias: Tensor, k_cache: Tensor, v_cache: Tensor, past: int) -> Tensor:
                 B = x.size(0)
