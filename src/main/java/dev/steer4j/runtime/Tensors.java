@@ -52,7 +52,7 @@ public final class Tensors {
         return t.toString().toLowerCase();
     }
 
-    /** The lowest finite value of a float type: what masked attention scores are set to. */
+    /** The lowest finite value of a float type: what blocked attention scores get added (Gpt2Program). */
     public static double lowestFinite(ScalarType type) {
         ScalarType t = type.intern();
         if (t == ScalarType.Half) return -65504.0;
