@@ -14,6 +14,9 @@ import java.util.Map;
  * as Chrome / Perfetto trace JSON ({@code "ph": "X"} complete events, microseconds). Recording is off unless
  * a profiler is started on the thread; then a span costs two {@code nanoTime} calls.
  *
+ * <p>The same spans are NVTX ranges when a tool attaches through NVTX (Nsight Systems: {@code nsys profile
+ * steer4j …}), with or without a trace file; see {@link Nvtx}.
+ *
  * <p>libtorch's own profiler is not exposed by the presets in a usable form, so this is the timeline.
  */
 public final class Profiler {
@@ -41,9 +44,18 @@ public final class Profiler {
     /** Opens a span on this thread's profiler, or a no-op when none is recording. */
     public static Span span(String name) {
         Profiler p = CURRENT.get();
-        if (p == null) return NONE;
+        if (!Nvtx.ACTIVE) {
+            if (p == null) return NONE;
+            long begin = System.nanoTime();
+            return () -> p.record(name, begin, System.nanoTime());
+        }
+        Nvtx.nvtxRangePushA(name);
         long begin = System.nanoTime();
-        return () -> p.record(name, begin, System.nanoTime());
+        return () -> {
+            long end = System.nanoTime();
+            Nvtx.nvtxRangePop();
+            if (p != null) p.record(name, begin, end);
+        };
     }
 
     private synchronized void record(String name, long begin, long end) {
