@@ -2,10 +2,13 @@ package dev.steer4j.generate;
 
 import dev.steer4j.model.GPT2Config;
 import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.model.Gpt2Program;
 import dev.steer4j.runtime.Tensors;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.IValue;
 import org.bytedeco.pytorch.IValueVector;
 import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.Method;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -35,7 +38,18 @@ final class CachedDecoder implements Decoder {
     private final IValue kCaches;
     private final IValue vCaches;
     private final Tensor[] caches;
+    // The tokens of the next step, [B,1] on the device; hostIds is the same tensor on CPU, else a host copy.
+    private final Tensor nextIds;
+    private final Tensor hostIds;
+    private final LongPointer hostView;
+    private boolean nextIdsCurrent; // nextIds already holds what the caller's array holds
+    private boolean listenerCurrent; // the listener already points at rowIndex and stepPositions
     private int past;
+    // The greedy step (Gpt2Program.GREEDY_STEP) and its arguments: the same objects every step.
+    private final Method greedy;
+    private final IValueVector greedyArgs;
+    private final Tensor greedyPast; // 0-dim long on CPU, advanced by the greedy step itself
+    private int greedyPastValue;
 
     CachedDecoder(Gpt2Model model, JitModule module, int[][] prompts, int maxNewTokens, ForwardListener listener) {
         this.module = module;
@@ -83,6 +97,13 @@ final class CachedDecoder implements Decoder {
         System.arraycopy(caches, k.length, v, 0, v.length);
         kCaches = Tensors.tensorList(k);
         vCaches = Tensors.tensorList(v);
+        nextIds = Tensors.longs(new long[rows], new long[]{rows, 1}, device);
+        hostIds = device.is_cpu() ? nextIds : Tensor.create(new long[rows], new long[]{rows, 1});
+        hostView = hostIds.data_ptr_long();
+        greedy = module.get_method(Gpt2Program.GREEDY_STEP);
+        greedyPast = Tensor.create(new long[]{0}, new long[]{});
+        greedyArgs = new IValueVector(new IValue(nextIds), new IValue(stepPositions), new IValue(keyPadding),
+                kCaches, vCaches, new IValue(greedyPast));
         try (Tensor len = Tensors.longs(lengths, new long[]{rows}, device)) {
             listener.onStart(len);
         }
@@ -91,6 +112,7 @@ final class CachedDecoder implements Decoder {
     @Override
     public Tensor prefill() {
         listener.onForward(rowIndex, hookPositions);
+        listenerCurrent = false;
         Tensor logits = forward(inputIds, positionIds);
         past = promptWidth;
         return logits;
@@ -98,12 +120,42 @@ final class CachedDecoder implements Decoder {
 
     @Override
     public Tensor step(long[] nextTokens) {
-        try (Tensor next = Tensors.longs(nextTokens, new long[]{rows, 1}, inputIds.device())) {
-            listener.onForward(rowIndex, stepPositions);
-            Tensor logits = forward(next, stepPositions);
-            past += 1;
-            stepPositions.add_(new Scalar(1L));
-            return logits;
+        prepareStep(nextTokens);
+        Tensor logits = forward(nextIds, stepPositions);
+        past += 1;
+        stepPositions.add_(new Scalar(1L));
+        return logits;
+    }
+
+    /**
+     * One call into the graph and one read of the chosen tokens: forward, argmax and the position updates
+     * all run in {@link Gpt2Program#GREEDY_STEP}, so a step crosses into native code about three times.
+     */
+    @Override
+    public void stepGreedy(long[] nextTokens) {
+        prepareStep(nextTokens);
+        if (greedyPastValue != past) { // after the prefill, or logits steps in between
+            greedyPast.fill_(new Scalar(past));
+            greedyPastValue = past;
+        }
+        greedy.apply(greedyArgs).close();
+        past += 1;
+        greedyPastValue += 1;
+        if (hostIds != nextIds) hostIds.copy_(nextIds);
+        hostView.get(nextTokens);
+        nextIdsCurrent = true;
+    }
+
+    /** Puts the step's tokens on the device (unless the last greedy step left them there) and tells the listener. */
+    private void prepareStep(long[] nextTokens) {
+        if (!nextIdsCurrent) {
+            hostView.put(nextTokens);
+            if (hostIds != nextIds) nextIds.copy_(hostIds);
+        }
+        nextIdsCurrent = false;
+        if (!listenerCurrent) {
+            listener.onForward(rowIndex, stepPositions); // the same tensors every step, updated in place
+            listenerCurrent = true;
         }
     }
 
@@ -123,6 +175,11 @@ final class CachedDecoder implements Decoder {
 
     @Override
     public void close() {
+        greedyArgs.close();
+        greedy.close();
+        greedyPast.close();
+        if (hostIds != nextIds) hostIds.close();
+        nextIds.close();
         kCaches.close();
         vCaches.close();
         for (Tensor t : caches) t.close();

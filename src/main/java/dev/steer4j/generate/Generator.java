@@ -118,12 +118,19 @@ public final class Generator {
             long[] next = new long[rows];
             for (int step = 0; step < maxNewTokens; step++) {
                 try (PointerScope scope = new PointerScope()) {
-                    Tensor logits;
-                    try (Profiler.Span s = Profiler.span(step == 0 ? "prefill" : "decode_step")) {
-                        logits = step == 0 ? d.prefill() : d.step(next);
-                    }
-                    try (Profiler.Span s = Profiler.span("sampling")) {
-                        choose(logits, sampler, next);
+                    if (step > 0 && sampler == null) {
+                        // greedy: the step picks its tokens itself (in the graph, for steer4j programs)
+                        try (Profiler.Span s = Profiler.span("decode_step")) {
+                            d.stepGreedy(next);
+                        }
+                    } else {
+                        Tensor logits;
+                        try (Profiler.Span s = Profiler.span(step == 0 ? "prefill" : "decode_step")) {
+                            logits = step == 0 ? d.prefill() : d.step(next);
+                        }
+                        try (Profiler.Span s = Profiler.span("sampling")) {
+                            choose(logits, sampler, next);
+                        }
                     }
                 }
                 int active = 0;

@@ -150,6 +150,7 @@ public final class Gpt2Model {
         if (files.containsKey(MARKER)) {
             GPT2Config c = GPT2Config.fromJson(new String(files.get("config.json"), StandardCharsets.UTF_8));
             ScalarType dt = ModuleTree.tensors(m).get("transformer.wte.weight").scalar_type();
+            Gpt2Program.ensureGreedyStep(m);
             return new Gpt2Model(m, Kind.STEER4J, c, tok, device, dt, c.nEmbd(), c.nPositions(), c.vocabSize(),
                     c.nLayer(), files);
         }

@@ -17,7 +17,8 @@ import org.bytedeco.pytorch.Tensor;
  *
  * <p>Forward signature of the root:
  * {@code forward(input_ids [B,T], position_ids [B,T], key_padding [B,L] bool (True = pad),
- * k_caches, v_caches (per layer [B,H,L,hd], updated in place), past: int, last_only: bool) -> logits}.
+ * k_caches, v_caches (per layer [B,H,L,hd], updated in place), past: int, last_only: bool) -> logits},
+ * and {@link #GREEDY_STEP} for the greedy decode loop.
  */
 public final class Gpt2Program {
     private Gpt2Program() {}
@@ -112,6 +113,25 @@ public final class Gpt2Program {
                 return self.lm_head.forward(h)
             """;
 
+    /** Name of the root's greedy decode step (below). */
+    public static final String GREEDY_STEP = "greedy_step";
+
+    // A whole greedy decode step in one call from Java: forward on ids [B,1], then the argmax overwrites ids,
+    // and the positions [B,1] and the 0-dim CPU counter past advance, all in place. The next step reads the
+    // same buffers, so the chosen tokens never leave the device between steps.
+    private static final String GREEDY_STEP_SOURCE = """
+            def greedy_step(self, ids: Tensor, position_ids: Tensor, key_padding: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], past: Tensor) -> None:
+                logits = self.forward(ids, position_ids, key_padding, k_caches, v_caches, int(past.item()), True)
+                ids.copy_(torch.argmax(logits, dim=-1))
+                position_ids.add_(1)
+                past.add_(1)
+            """;
+
+    /** Adds {@link #GREEDY_STEP} to a root built by an earlier steer4j that lacked it. */
+    public static void ensureGreedyStep(JitModule root) {
+        if (!root.find_method(GREEDY_STEP).has_value()) root.define(GREEDY_STEP_SOURCE);
+    }
+
     /**
      * Builds the module tree. {@code weight} maps a canonical HF name without prefix ({@code h.0.ln_1.weight})
      * to a tensor already in the model's dtype and on its device. {@code maskFill} is the finite value added
@@ -157,6 +177,7 @@ public final class Gpt2Program {
         // Tied: lm_head holds the same tensor as wte, so it is stored once.
         root.register_module("lm_head", leaf("LMHead", "lm_head", LM_HEAD, weight.apply("wte.weight"), null));
         root.define(ROOT);
+        root.define(GREEDY_STEP_SOURCE);
         return root;
     }
 
