@@ -102,8 +102,10 @@ final class CachedDecoder implements Decoder {
         hostView = hostIds.data_ptr_long();
         greedy = module.get_method(Gpt2Program.GREEDY_STEP);
         greedyPast = Tensor.create(new long[]{0}, new long[]{});
-        greedyArgs = new IValueVector(new IValue(nextIds), new IValue(stepPositions), new IValue(keyPadding),
-                kCaches, vCaches, new IValue(greedyPast));
+        try (IValue next = new IValue(nextIds); IValue positions = new IValue(stepPositions);
+             IValue padding = new IValue(keyPadding); IValue counter = new IValue(greedyPast)) {
+            greedyArgs = new IValueVector(next, positions, padding, kCaches, vCaches, counter); // holds its own copies
+        }
         try (Tensor len = Tensors.longs(lengths, new long[]{rows}, device)) {
             listener.onStart(len);
         }
