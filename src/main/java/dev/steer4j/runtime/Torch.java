@@ -15,10 +15,20 @@ public final class Torch {
 
     private Torch() {}
 
+    /** JavaCPP's system property for its resident-memory ceiling; read once, when its Pointer class loads. */
+    static final String MAX_PHYSICAL_BYTES = "org.bytedeco.javacpp.maxPhysicalBytes";
+
     public static synchronized void load() {
         if (loaded) {
             return;
         }
+        // With a ceiling set (its default is a multiple of the Java heap), JavaCPP reads the process's resident
+        // size from /proc at every native object it registers: ~40 per generate call and more per step, which
+        // cost ~10 % of a tiny-model step and a third of its first token (BENCHMARKS.md). It would also throw
+        // OutOfMemoryError once a model's weights outgrow the ceiling. steer4j frees its native memory
+        // explicitly, so the ceiling is off unless the user sets it; it only takes effect if no JavaCPP class
+        // has been used yet in this JVM.
+        if (System.getProperty(MAX_PHYSICAL_BYTES) == null) System.setProperty(MAX_PHYSICAL_BYTES, "0");
         String platform = Loader.getPlatform();
         try {
             Loader.cacheResources(torch.class, "/org/bytedeco/pytorch/" + platform + "/");
