@@ -23,8 +23,8 @@ public final class Torch {
             return;
         }
         // With a ceiling set (its default is a multiple of the Java heap), JavaCPP reads the process's resident
-        // size from /proc at every native object it registers: ~40 per generate call and more per step, which
-        // cost ~10 % of a tiny-model step and a third of its first token (BENCHMARKS.md). It would also throw
+        // size from /proc at every native object it registers: ~40 per generate call and a few per step, which
+        // cost a fifth of a tiny-model step and a third of its first token (BENCHMARKS.md). It would also throw
         // OutOfMemoryError once a model's weights outgrow the ceiling. steer4j frees its native memory
         // explicitly, so the ceiling is off unless the user sets it; it only takes effect if no JavaCPP class
         // has been used yet in this JVM.

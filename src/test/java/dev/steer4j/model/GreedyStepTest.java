@@ -2,6 +2,7 @@ package dev.steer4j.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.steer4j.runtime.Tensors;
@@ -11,7 +12,6 @@ import org.bytedeco.pytorch.IValueVector;
 import org.bytedeco.pytorch.JitModule;
 import org.bytedeco.pytorch.QualifiedName;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -34,7 +34,7 @@ class GreedyStepTest {
                 def forward(self, input_ids: Tensor, position_ids: Tensor, key_padding: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], past: int, last_only: bool) -> Tensor:
                     return self.logits.narrow(1, past, 1)
                 """);
-        assertTrue(!root.find_method(Gpt2Program.GREEDY_STEP).has_value());
+        assertFalse(root.find_method(Gpt2Program.GREEDY_STEP).has_value());
         Gpt2Program.ensureGreedyStep(root);
         Gpt2Program.ensureGreedyStep(root); // present now: left as is
         assertTrue(root.find_method(Gpt2Program.GREEDY_STEP).has_value());
