@@ -1,8 +1,6 @@
 package dev.steer4j.generate;
 
-import dev.steer4j.runtime.Tensors;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.Tensor;
 
 /** Runs a batch of prompts forward one token at a time; returns last-position logits {@code [B, V]}. */
@@ -15,8 +13,7 @@ public interface Decoder extends AutoCloseable {
     /** Appends one token to every row, then overwrites {@code nextTokens} with each row's most likely next token. */
     default void stepGreedy(long[] nextTokens) {
         try (PointerScope scope = new PointerScope()) {
-            long[] best = Tensors.toLongs(step(nextTokens).argmax(new LongOptional(-1), false));
-            System.arraycopy(best, 0, nextTokens, 0, nextTokens.length);
+            Generator.argmaxInto(step(nextTokens), nextTokens);
         }
     }
 

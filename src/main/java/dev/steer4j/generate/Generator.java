@@ -153,8 +153,7 @@ public final class Generator {
 
     private static void choose(Tensor logits, TokenSampler sampler, long[] next) {
         if (sampler == null) {
-            long[] best = Tensors.toLongs(logits.argmax(new LongOptional(-1), false));
-            System.arraycopy(best, 0, next, 0, next.length);
+            argmaxInto(logits, next);
             return;
         }
         float[] flat = Tensors.toFloats(logits);
@@ -162,6 +161,12 @@ public final class Generator {
         for (int b = 0; b < next.length; b++) {
             next[b] = sampler.sample(flat, b * v, v, b);
         }
+    }
+
+    /** Each row's most likely token, written into {@code next}. */
+    static void argmaxInto(Tensor logits, long[] next) {
+        long[] best = Tensors.toLongs(logits.argmax(new LongOptional(-1), false));
+        System.arraycopy(best, 0, next, 0, next.length);
     }
 
     private static String abbreviate(String s) {
