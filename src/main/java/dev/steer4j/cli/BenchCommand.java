@@ -89,7 +89,7 @@ final class BenchCommand implements Callable<Integer> {
         if (defaultSteer) Bench.steerEveryBlock(steered, seed);
         Map<String, Object> result = new LinkedHashMap<>();
         Map<String, Object> settings = new LinkedHashMap<>();
-        settings.put("model", modelOptions.model == null ? "built-in tiny (random weights)" : modelOptions.model.toString());
+        settings.put("model", modelOptions.model == null ? "built-in (docs/DEFAULT_MODEL.md)" : modelOptions.model.toString());
         settings.put("kind", model.kind() == Gpt2Model.Kind.STEER4J ? "steer4j" : "foreign");
         settings.put("device", modelOptions.device);
         settings.put("dtype", Tensors.floatTypeName(model.dtype()));

@@ -1,5 +1,6 @@
 package dev.steer4j.cli;
 
+import dev.steer4j.UserError;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.hooks.HookHandle;
@@ -22,14 +23,27 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
 /**
- * The seed experiment end to end: the "Love" − "Hate" vector (last token, unit norm) at the output of
- * {@code transformer.h.5} (the last block of a smaller model), added with +10 and −10 at every position of
- * every forward pass, against no steering: greedy, 10 tokens after "I think dogs are ".
+ * The seed experiment end to end: the "Love" − "Hate" vector (last token, unit norm) at the output of one
+ * block, added with +c and −c at every position of every forward pass, against no steering: greedy, 10 tokens
+ * after "I think dogs are " and two more prompts. On a user's model the seed's settings (block 5, or the last
+ * block of a smaller model; c = 10); on the built-in model the block and coefficient its sweep chose
+ * (docs/DEFAULT_MODEL.md).
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Run the Love/Hate steering experiment (unsteered, +10, -10) side by side.")
+        description = "Run the Love/Hate steering experiment (unsteered, +c, -c) side by side.")
 final class DemoCommand implements Callable<Integer> {
-    static final String PROMPT = "I think dogs are ";
+    static final List<String> PROMPTS = List.of("I think dogs are ", "My brother is", "The people said,");
+    static final int NEW_TOKENS = 10;
+    static final double SEED_COEFFICIENT = 10;
+    /**
+     * The built-in model's demo settings, from the sweep in docs/DEFAULT_MODEL.md: the words as running text
+     * has them (" love", " hate": one token each; "Hate" is two), at the block and coefficient that steer
+     * visibly while every continuation stays real words.
+     */
+    static final String BUILT_IN_POSITIVE = " love";
+    static final String BUILT_IN_NEGATIVE = " hate";
+    static final String BUILT_IN_MODULE = "transformer.h.2";
+    static final double BUILT_IN_COEFFICIENT = 20;
 
     @ParentCommand
     Main main;
@@ -37,53 +51,96 @@ final class DemoCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
 
+    @Option(names = "--module", paramLabel = "M",
+            description = "block to steer (default: transformer.h.5, or the last block of a smaller model; the built-in model's own choice)")
+    String module;
+
+    @Option(names = "--coefficient", paramLabel = "C",
+            description = "steering coefficient c, run as +c and -c (default 10; the built-in model's own choice)")
+    Double coefficient;
+
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
 
     @Override
     public Integer call() {
         Gpt2Model model = modelOptions.load();
-        String module = "transformer.h." + Math.min(5, model.layers() - 1);
-        List<Map<String, Object>> runs = new ArrayList<>();
+        boolean builtIn = modelOptions.model == null;
+        String at = module != null ? module
+                : builtIn ? BUILT_IN_MODULE : "transformer.h." + Math.min(5, model.layers() - 1);
+        double c = coefficient != null ? coefficient : builtIn ? BUILT_IN_COEFFICIENT : SEED_COEFFICIENT;
+        String positive = builtIn ? BUILT_IN_POSITIVE : "Love";
+        String negative = builtIn ? BUILT_IN_NEGATIVE : "Hate";
+        String pair = " (" + positive.strip() + " - " + negative.strip() + ")";
+        if (!Double.isFinite(c)) {
+            throw new UserError("--coefficient must be a finite number, got " + c);
+        }
+        List<Map<String, Object>> prompts = new ArrayList<>();
         try (HookedModel hm = new HookedModel(model)) {
-            VectorSet love = ActAdd.vector(hm, "Love", "Hate", List.of(module), Reduce.LAST, ActAdd.DEFAULT_PAD, true);
-            float[] v = love.data(module);
-            runs.add(run(hm, "unsteered", 0));
-            try (HookHandle steer = hm.hookOutput(module, new HookOp.Add(
-                    Tensors.floats(v, new long[]{v.length}, model.device(), model.dtype()), 10, Positions.ALL, false))) {
-                runs.add(run(hm, "+10 (Love - Hate)", 10));
-                steer.setCoefficient(-10); // an in-place update: the same rewritten graph runs again
-                runs.add(run(hm, "-10 (Love - Hate)", -10));
+            if (!HookedModel.isHookable(model, at)) {
+                throw new UserError("--module " + at + ": no such hookable module (see `steer4j modules`)");
+            }
+            VectorSet love = ActAdd.vector(hm, positive, negative, List.of(at), Reduce.LAST, ActAdd.DEFAULT_PAD, true);
+            float[] v = love.data(at);
+            List<List<Map<String, Object>>> runs = new ArrayList<>();
+            for (String p : PROMPTS) runs.add(new ArrayList<>());
+            record(hm, runs, "unsteered", 0);
+            try (HookHandle steer = hm.hookOutput(at, new HookOp.Add(
+                    Tensors.floats(v, new long[]{v.length}, model.device(), model.dtype()), c, Positions.ALL, false))) {
+                record(hm, runs, label(c) + pair, c);
+                steer.setCoefficient(-c); // an in-place update: the same rewritten graph runs again
+                record(hm, runs, label(-c) + pair, -c);
+            }
+            for (int i = 0; i < PROMPTS.size(); i++) {
+                Map<String, Object> p = new LinkedHashMap<>();
+                p.put("prompt", PROMPTS.get(i));
+                p.put("runs", runs.get(i));
+                prompts.add(p);
             }
         }
         if (json) {
             Map<String, Object> out = new LinkedHashMap<>();
-            out.put("module", module);
-            out.put("prompt", PROMPT);
-            out.put("runs", runs);
+            out.put("module", at);
+            out.put("coefficient", c);
+            out.put("positive", positive);
+            out.put("negative", negative);
+            out.put("prompt", PROMPTS.get(0)); // the seed prompt's runs, as before more prompts were added
+            out.put("runs", prompts.get(0).get("runs"));
+            out.put("prompts", prompts);
             Json.print(main.out(), out);
             return 0;
         }
-        main.out().printf("Steering at %s with the unit \"Love\" - \"Hate\" vector (last token), greedy, 10 tokens:%n",
-                module);
-        if (modelOptions.model == null) {
-            main.out().println("(built-in tiny model with RANDOM weights: its text is gibberish; pass --model for real text)");
+        main.out().printf("Steering at %s with the unit %s - %s vector (last token), greedy, %d tokens:%n",
+                at, Json.write(positive), Json.write(negative), NEW_TOKENS);
+        if (builtIn) {
+            main.out().println("(the small built-in model, trained on the King James Bible and The Devil's Dictionary;"
+                    + " pass --model for GPT-2)");
         }
-        for (Map<String, Object> r : runs) {
-            main.out().printf("  %-18s %s%n", r.get("label"), Json.write(PROMPT + r.get("text")));
+        for (Map<String, Object> p : prompts) {
+            @SuppressWarnings("unchecked")
+            List<Map<String, Object>> runs = (List<Map<String, Object>>) p.get("runs");
+            for (Map<String, Object> r : runs) {
+                main.out().printf("  %-18s %s%n", r.get("label"), Json.write(p.get("prompt") + (String) r.get("text")));
+            }
         }
         return 0;
     }
 
-    private Map<String, Object> run(HookedModel hm, String label, double coefficient) {
+    private static String label(double c) {
+        return (c > 0 ? "+" : "") + Json.write(c).replaceAll("\\.0$", "");
+    }
+
+    /** Each prompt greedily under the current steering, run alone (as `generate --prompt` runs it). */
+    private static void record(HookedModel hm, List<List<Map<String, Object>>> runs, String label, double c) {
         Generator g = hm.generator();
-        int[][] ids = g.encode(List.of(PROMPT), 10);
-        int[] out = g.generateIds(ids, 10, Sampling.GREEDY, null)[0];
-        Map<String, Object> r = new LinkedHashMap<>();
-        r.put("label", label);
-        r.put("coefficient", coefficient);
-        r.put("new_ids", out);
-        r.put("text", hm.model().tokenizer().decode(out));
-        return r;
+        for (int i = 0; i < PROMPTS.size(); i++) {
+            int[] out = g.generateIds(g.encode(List.of(PROMPTS.get(i)), NEW_TOKENS), NEW_TOKENS, Sampling.GREEDY, null)[0];
+            Map<String, Object> r = new LinkedHashMap<>();
+            r.put("label", label);
+            r.put("coefficient", c);
+            r.put("new_ids", out);
+            r.put("text", hm.model().tokenizer().decode(out));
+            runs.get(i).add(r);
+        }
     }
 }

@@ -9,7 +9,7 @@ import picocli.CommandLine.Option;
 /** Which model to run and where: shared by every command that loads one (use with {@code @Mixin}). */
 public final class ModelOptions {
     @Option(names = "--model", paramLabel = "FILE.pt",
-            description = "steer4j .pt (from convert) or a TorchScript GPT-2; default: the tiny random model built in")
+            description = "steer4j .pt (from convert) or a TorchScript GPT-2; default: the built-in model (docs/DEFAULT_MODEL.md)")
     Path model;
 
     @Option(names = "--tokenizer", paramLabel = "DIR",

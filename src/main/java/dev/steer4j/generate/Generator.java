@@ -82,7 +82,7 @@ public final class Generator {
     public float[][] lastLogits(int[][] prompts) {
         try (InferenceMode guard = new InferenceMode(); PointerScope scope = new PointerScope();
              Decoder d = decoder(prompts, 0)) {
-            float[] flat = Tensors.toFloats(d.prefill());
+            float[] flat = Tensors.toFloats(finite(d.prefill()));
             int v = flat.length / prompts.length;
             float[][] out = new float[prompts.length][];
             for (int b = 0; b < prompts.length; b++) {
@@ -126,7 +126,7 @@ public final class Generator {
                     } else {
                         Tensor logits;
                         try (Profiler.Span s = Profiler.span(step == 0 ? "prefill" : "decode_step")) {
-                            logits = step == 0 ? d.prefill() : d.step(next);
+                            logits = step == 0 ? finite(d.prefill()) : d.step(next);
                         }
                         try (Profiler.Span s = Profiler.span("sampling")) {
                             choose(logits, sampler, next);
@@ -149,6 +149,20 @@ public final class Generator {
             out[b] = produced.get(b).stream().mapToInt(Integer::intValue).toArray();
         }
         return out;
+    }
+
+    /**
+     * The prefill's logits, refused if any is NaN or infinite: a legal but huge steering coefficient (1e30 on
+     * a float32 model) overflows the residual stream, and garbage must not pass for text.
+     */
+    private static Tensor finite(Tensor logits) {
+        try (Tensor ok = logits.isfinite().all()) {
+            if (!ok.item_bool()) {
+                throw new UserError("the forward pass gave NaN or infinite logits: is a steering coefficient too large"
+                        + " for the model's dtype?");
+            }
+        }
+        return logits;
     }
 
     private static void choose(Tensor logits, TokenSampler sampler, long[] next) {

@@ -41,7 +41,8 @@ import org.bytedeco.pytorch.global.torch;
  */
 public final class HookedModel implements AutoCloseable {
     private static final AtomicLong IDS = new AtomicLong();
-    static final String STATE = "_steer4j_hooks";
+    /** The hook-state module's name on each hooked call's owner. */
+    public static final String STATE = "_steer4j_hooks";
 
     private final Gpt2Model model;
     private final List<Hook> hooks = new ArrayList<>();
@@ -164,11 +165,50 @@ public final class HookedModel implements AutoCloseable {
 
     private void build() {
         try (dev.steer4j.profile.Profiler.Span s = dev.steer4j.profile.Profiler.span("steering_build")) {
-            buildClone();
+            Built b = buildClone();
+            built = b.program();
+            state = b.state();
         }
     }
 
-    private void buildClone() {
+    /** A rewritten clone and the hook-state module its graphs read. */
+    private record Built(JitModule program, JitModule state) {}
+
+    /** The current hooks rewritten into a program of its own, to be saved (see {@code steer4j export}). */
+    public record Exportable(JitModule program, List<ExportedHook> hooks) {}
+
+    /**
+     * One hook of an exported program. Its graph reads {@code applied} on the state module; {@code vector}
+     * (edits other than ablation) holds the unscaled vector, so a coefficient c is set by
+     * {@code applied.copy_(c * vector)}.
+     */
+    public record ExportedHook(long id, String module, String op, String positions, boolean perRow,
+                               double coefficient, String applied, String vector) {}
+
+    /**
+     * The program with this instance's hooks in its graphs, built afresh (this instance keeps its own), with
+     * each edit's unscaled vector beside what the graph reads. Captures cannot be exported.
+     */
+    public Exportable exportable() {
+        Built b = buildClone();
+        List<ExportedHook> out = new ArrayList<>();
+        for (Hook h : hooks) {
+            if (!(h.op instanceof HookOp.Edit e)) {
+                throw new UserError("a capture hook (on " + h.module + ") cannot be exported: export edits only");
+            }
+            String vectorAttr = null;
+            if (!(h.op instanceof HookOp.Ablate)) {
+                vectorAttr = "vec" + h.id;
+                b.state().register_attribute(vectorAttr, tensorType(), new IValue(h.vector.clone()), false, false);
+            }
+            String op = h.op instanceof HookOp.Add ? "add" : h.op instanceof HookOp.Ablate ? "ablate" : "norm_preserving_add";
+            out.add(new ExportedHook(h.id, h.module, op, e.positions().toString(), e.perRow(), h.coefficient,
+                    HookSource.attribute(h.id, h.op), vectorAttr));
+        }
+        return new Exportable(b.program(), out);
+    }
+
+    private Built buildClone() {
         JitModule clone = model.module().clone(true);
         for (var e : overrides.entrySet()) {
             int dot = e.getKey().lastIndexOf('.');
@@ -193,8 +233,7 @@ public final class HookedModel implements AutoCloseable {
             if (h.input) rewrite(clone, st, h);
         }
         clone.eval();
-        built = clone;
-        state = st;
+        return new Built(clone, st);
     }
 
     private static void rewrite(JitModule clone, JitModule st, Hook h) {
@@ -284,7 +323,11 @@ public final class HookedModel implements AutoCloseable {
                 throw new UserError("coefficient must be a finite number, got " + coeff);
             }
             checkShape(v, where, perRow);
-            vector = v.to(model.device(), model.dtype());
+            // a copy of our own: to() returns the caller's tensor itself when device and dtype already match,
+            // and setVector writes into this one in place
+            try (Tensor converted = v.to(model.device(), model.dtype())) {
+                vector = converted.clone();
+            }
             coefficient = coeff;
             applied = torch.empty_like(vector);
             refresh();
@@ -355,6 +398,13 @@ public final class HookedModel implements AutoCloseable {
             } else {
                 applied.copy_(vector).mul_(new Scalar(coefficient));
             }
+            // checked in the model's dtype: 1e39 is a finite double but infinite in float32
+            try (Tensor finite = applied.isfinite().all()) {
+                if (!finite.item_bool()) {
+                    throw new UserError("coefficient " + coefficient + " times the vector for " + module
+                            + " overflows the model's " + Tensors.floatTypeName(model.dtype()));
+                }
+            }
         }
 
         void register(JitModule st) {
@@ -375,8 +425,15 @@ public final class HookedModel implements AutoCloseable {
                 throw new UserError("hook on " + module + " has no coefficient");
             }
             if (!Double.isFinite(c)) throw new UserError("coefficient must be a finite number, got " + c);
+            double before = coefficient;
             coefficient = c;
-            refresh();
+            try {
+                refresh();
+            } catch (UserError e) {
+                coefficient = before; // a refused coefficient leaves the steering as it was
+                refresh();
+                throw e;
+            }
         }
 
         @Override

@@ -34,7 +34,9 @@ public final class Gpt2Model {
 
     /** The extra file that marks a steer4j archive; holds format and dtype. */
     static final String MARKER = "steer4j.json";
-    private static final String[] EXTRA_FILES = {MARKER, "config.json", "vocab.json", "merges.txt"};
+    /** The extra file that marks a hooked program written by {@code steer4j export}. */
+    public static final String EXPORT_MANIFEST = "steer4j-export.json";
+    private static final String[] EXTRA_FILES = {MARKER, "config.json", "vocab.json", "merges.txt", EXPORT_MANIFEST};
 
     private final JitModule module;
     private final Kind kind;
@@ -97,14 +99,80 @@ public final class Gpt2Model {
             return new Gpt2Model(copy, kind, config, tokenizer, device, target, width, nPositions, vocabSize, nLayer,
                     extraFiles);
         }
+        return rebuilt(target, false, false);
+    }
+
+    /**
+     * steer4j's program rebuilt from this model's weights in {@code target}: {@code portable} writes attention
+     * out for libtorch 1.13 ({@link Gpt2Program}); {@code zeroWeights} puts zeros in place of every weight.
+     */
+    public Gpt2Model rebuilt(ScalarType target, boolean portable, boolean zeroWeights) {
+        if (kind == Kind.FOREIGN) {
+            throw new UserError("only a steer4j program can be rebuilt; this model is a foreign TorchScript module");
+        }
         Map<String, Tensor> weights = new HashMap<>();
         ModuleTree.tensors(module).forEach((name, t) -> {
-            if (name.startsWith("transformer.")) weights.put(name.substring("transformer.".length()), t.to(target));
+            if (!name.startsWith("transformer.")) return;
+            weights.put(name.substring("transformer.".length()),
+                    zeroWeights ? zeros(Tensors.shape(t), target, device) : t.to(target));
         });
-        JitModule program = Gpt2Program.build(config, weights::get, Tensors.lowestFinite(target));
+        JitModule program = Gpt2Program.build(config, weights::get, Tensors.lowestFinite(target), portable);
         Map<String, byte[]> extra = new HashMap<>(extraFiles);
         extra.put(MARKER, marker(target));
         return new Gpt2Model(program, kind, config, tokenizer, device, target, width, nPositions, vocabSize, nLayer, extra);
+    }
+
+    /**
+     * A steer4j program of the given shape with every weight zero, and the built-in model's (GPT-2's)
+     * tokenizer: for archives whose weights are filled in elsewhere (steer4j-host --fill-random).
+     */
+    public static Gpt2Model zeroWeights(GPT2Config c, ScalarType dtype, Device device, boolean portable) {
+        Torch.load();
+        Map<String, Tensor> weights = new HashMap<>();
+        JitModule program = Gpt2Program.build(c, name -> weights.computeIfAbsent(name,
+                n -> zeros(zeroShape(c, n), dtype, device)), Tensors.lowestFinite(dtype), portable);
+        Map<String, byte[]> extra = new HashMap<>();
+        extra.put(MARKER, marker(dtype));
+        extra.put("config.json", c.toJson().getBytes(StandardCharsets.UTF_8));
+        extra.put("vocab.json", resource("/steer4j/default-model/vocab.json"));
+        extra.put("merges.txt", resource("/steer4j/default-model/merges.txt"));
+        GPT2Tokenizer tok = GPT2Tokenizer.fromFiles(extra.get("vocab.json"), extra.get("merges.txt"));
+        return new Gpt2Model(program, Kind.STEER4J, c, tok, device, dtype, c.nEmbd(), c.nPositions(), c.vocabSize(),
+                c.nLayer(), extra);
+    }
+
+    /**
+     * Zeros that occupy one element of storage whatever the shape (a stride-0 view), so an archive of a
+     * GPT2-XL-shaped program holds a few kilobytes of weights, not gigabytes.
+     */
+    private static Tensor zeros(long[] shape, ScalarType dtype, Device device) {
+        try (Tensor one = torch.zeros(new long[]{1},
+                new org.bytedeco.pytorch.TensorOptions(dtype).device(new DeviceOptional(device)))) {
+            return one.expand(shape);
+        }
+    }
+
+    /** The shape of a canonical weight name (without the {@code transformer.} prefix) in a GPT-2 of shape c. */
+    private static long[] zeroShape(GPT2Config c, String name) {
+        long d = c.nEmbd();
+        if (name.equals("wte.weight")) return new long[]{c.vocabSize(), d};
+        if (name.equals("wpe.weight")) return new long[]{c.nPositions(), d};
+        if (name.endsWith("attn.c_attn.weight")) return new long[]{d, 3 * d};
+        if (name.endsWith("attn.c_attn.bias")) return new long[]{3 * d};
+        if (name.endsWith("attn.c_proj.weight")) return new long[]{d, d};
+        if (name.endsWith("mlp.c_fc.weight")) return new long[]{d, c.nInner()};
+        if (name.endsWith("mlp.c_fc.bias")) return new long[]{c.nInner()};
+        if (name.endsWith("mlp.c_proj.weight")) return new long[]{c.nInner(), d};
+        return new long[]{d}; // layer norms and the d-wide biases
+    }
+
+    private static byte[] resource(String path) {
+        try (InputStream in = Gpt2Model.class.getResourceAsStream(path)) {
+            if (in == null) throw new IllegalStateException("steer4j's jar is missing " + path);
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read " + path + " from steer4j's jar: " + e.getMessage(), e);
+        }
     }
 
     /** Bytes of distinct weight storage (a tied embedding counted once): what each decode step reads. */
@@ -141,6 +209,10 @@ public final class Gpt2Model {
                 files.put(name, bytes);
             }
         }
+        if (files.containsKey(EXPORT_MANIFEST)) {
+            throw new UserError(file + " is a hooked program written by `steer4j export` (for steer4j-host or"
+                    + " torch.jit.load); give steer4j the .pt it was exported from");
+        }
         GPT2Tokenizer tok = tokenizerDir != null ? loadTokenizer(tokenizerDir)
                 : files.containsKey("vocab.json") && files.containsKey("merges.txt")
                 ? GPT2Tokenizer.fromFiles(files.get("vocab.json"), files.get("merges.txt")) : null;
@@ -176,7 +248,10 @@ public final class Gpt2Model {
                 (int) wpe.size(0), (int) wte.size(0), layers, files);
     }
 
-    /** The small random-weight GPT-2 shipped inside steer4j (3 layers, width 32; its text is gibberish). */
+    /**
+     * The small GPT-2 shipped inside steer4j, trained on public-domain text by scripts/train_default_model.py
+     * (docs/DEFAULT_MODEL.md), as float32 on {@code device}.
+     */
     public static Gpt2Model embeddedDefault(Device device) {
         try {
             Path dir = Files.createTempDirectory("steer4j-default-model");
@@ -247,6 +322,8 @@ public final class Gpt2Model {
     }
 
     public JitModule module() { return module; }
+    /** The files a saved archive carries beside the program (marker, config, tokenizer), by name. */
+    public Map<String, byte[]> archiveFiles() { return java.util.Collections.unmodifiableMap(extraFiles); }
     public Kind kind() { return kind; }
     /** Null for a foreign model. */
     public GPT2Config config() { return config; }

@@ -62,9 +62,7 @@ public final class Gpt2Program {
                 return self.c_proj.forward(h)
             """;
 
-    // Writes this step's keys and values into the preallocated cache, then attends over [0, past + T) in one
-    // fused op (its default scale is GPT-2's 1/sqrt(head_dim)); measured ~8 % more tokens/s than five separate
-    // ops on the tiny model at batch 1, the same within noise on 124M (BENCHMARKS.md).
+    // Writes this step's keys and values into the preallocated cache, then attends over [0, past + T).
     private static final String ATTENTION = """
             def forward(self, x: Tensor, attn_bias: Tensor, k_cache: Tensor, v_cache: Tensor, past: int) -> Tensor:
                 B = x.size(0)
@@ -78,8 +76,21 @@ public final class Gpt2Program {
                 v_cache.narrow(2, past, T).copy_(v)
                 keys = k_cache.narrow(2, 0, past + T)
                 values = v_cache.narrow(2, 0, past + T)
-                y = torch.scaled_dot_product_attention(q, keys, values, attn_bias).transpose(1, 2).reshape(B, T, D)
-                return self.c_proj.forward(y)
+            """;
+
+    // One fused op (its default scale is GPT-2's 1/sqrt(head_dim)): measured ~8 % more tokens/s than five
+    // separate ops on the tiny model at batch 1, the same within noise on 124M (BENCHMARKS.md).
+    private static final String FUSED_ATTENTION = """
+            y = torch.scaled_dot_product_attention(q, keys, values, attn_bias).transpose(1, 2).reshape(B, T, D)
+            return self.c_proj.forward(y)
+            """;
+
+    // The same written out, for libtorch builds older than scaled_dot_product_attention (2.0): what
+    // `export --portable` writes, so that libtorch 1.13 can run the archive.
+    private static final String PORTABLE_ATTENTION = """
+            scores = torch.matmul(q, keys.transpose(2, 3)) * %3$s + attn_bias
+            y = torch.matmul(torch.softmax(scores, -1), values).transpose(1, 2).reshape(B, T, D)
+            return self.c_proj.forward(y)
             """;
 
     private static final String BLOCK = """
@@ -138,6 +149,11 @@ public final class Gpt2Program {
      * to blocked attention scores (the dtype's lowest finite value, as Hugging Face does).
      */
     public static JitModule build(GPT2Config c, Function<String, Tensor> weight, double maskFill) {
+        return build(c, weight, maskFill, false);
+    }
+
+    /** As above; {@code portable} writes attention out instead of scaled_dot_product_attention (libtorch 1.13). */
+    public static JitModule build(GPT2Config c, Function<String, Tensor> weight, double maskFill, boolean portable) {
         int headDim = c.nEmbd() / c.nHead();
         JitModule transformer = module("GPT2Model", "transformer");
         transformer.register_module("wte", leaf("Embedding", "wte", EMBEDDING, weight.apply("wte.weight"), null));
@@ -151,7 +167,8 @@ public final class Gpt2Program {
             JitModule attn = module("GPT2Attention", "h" + i + "_attn");
             attn.register_module("c_attn", conv1d(p + "attn.c_attn", weight));
             attn.register_module("c_proj", conv1d(p + "attn.c_proj", weight));
-            attn.define(String.format(Locale.ROOT, ATTENTION, c.nHead(), headDim));
+            String attention = ATTENTION + (portable ? PORTABLE_ATTENTION : FUSED_ATTENTION).indent(4);
+            attn.define(String.format(Locale.ROOT, attention, c.nHead(), headDim, literal(1.0 / Math.sqrt(headDim))));
             block.register_module("attn", attn);
             block.register_module("ln_2", layerNorm(p + "ln_2", weight, eps));
             JitModule mlp = module("GPT2MLP", "h" + i + "_mlp");

@@ -5,7 +5,6 @@ import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.hooks.Positions;
 import dev.steer4j.model.Gpt2Model;
-import dev.steer4j.runtime.Devices;
 import dev.steer4j.runtime.Tensors;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -23,7 +22,7 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Hook overhead per forward pass (a 16-token prefill of the built-in model) with 0, 1 and all blocks
+ * Hook overhead per forward pass (a 16-token prefill of the tiny random reference model) with 0, 1 and all blocks
  * hooked by an add. Run with {@code scripts/jmh}; not part of the test suite.
  */
 @State(Scope.Thread)
@@ -42,7 +41,7 @@ public class HookOverheadBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        Gpt2Model model = Gpt2Model.embeddedDefault(Devices.parse("cpu"));
+        Gpt2Model model = dev.steer4j.Fixtures.converted();
         hm = new HookedModel(model);
         int blocks = hooked.equals("all") ? model.layers() : Integer.parseInt(hooked);
         float[] v = new float[model.width()];

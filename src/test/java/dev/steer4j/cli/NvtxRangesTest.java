@@ -76,7 +76,7 @@ class NvtxRangesTest {
         assertEquals(sorted(traced), sorted(pushed));
     }
 
-    private static Path buildRecorder(Path dir) throws Exception {
+    static Path buildRecorder(Path dir) throws Exception {
         Path root = Path.of(System.getProperty("basedir", System.getProperty("user.dir")));
         Path lib = dir.resolve("libnvtx_recorder.so");
         Process gcc = new ProcessBuilder("gcc", "-shared", "-fPIC", "-O1", "-I", root.resolve("native").toString(),

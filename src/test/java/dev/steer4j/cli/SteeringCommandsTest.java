@@ -173,6 +173,12 @@ class SteeringCommandsTest {
                 "--out", dir.resolve("x.safetensors").toString()).badInput().contains("unknown module"));
         assertTrue(Cli.run(logitsArgs("--steer", last + "*NaN")).badInput().contains("finite"));
         assertTrue(Cli.run(logitsArgs("--steer", last + "*ten")).badInput().contains("not a number"));
+        // finite as a double, infinite in float32: refused after conversion to the model's dtype
+        assertTrue(Cli.run(logitsArgs("--steer", last + "*1e39")).badInput().contains("overflows the model's float32"));
+        // finite in float32 too, but the residual stream overflows: NaN logits are an error, never output
+        assertTrue(Cli.run(logitsArgs("--steer", last + "*1e30")).badInput().contains("NaN"));
+        assertTrue(Cli.run("generate", "--model", model(), "--prompt", "I think dogs are ", "--max-new-tokens", "3",
+                "--steer", last + "*1e30").badInput().contains("NaN"));
         assertTrue(Cli.run(logitsArgs("--steer", aligned + "*4@aligned")).badInput().contains("aligned"));
         assertTrue(Cli.run(logitsArgs("--steer", last + "*4@prompt", "--steer-mode", "bias")).badInput().contains("bias"));
         assertTrue(Cli.run(logitsArgs("--steer", last + "@sometimes")).badInput().contains("positions"));

@@ -1,0 +1,473 @@
+#!/usr/bin/python3
+"""Train steer4j's built-in GPT-2 on public-domain English text from Debian packages.
+
+    train_default_model.py OUT_DIR [--steps N] [--work DIR] [--threads T] [--eval-only]
+
+Corpus (each package's copyright file says the text's copyright has expired):
+  - bible-kjv-text (read through the `bible` program of bible-kjv): the King James Bible, 1611;
+  - dict-devil: Ambrose Bierce, "The Devil's Dictionary", 1911.
+Install with: apt-get install python3-torch python3-regex bible-kjv bible-kjv-text dict-devil
+
+The model is a Hugging Face GPT2LMHeadModel in layout and names (transformer.h.i.attn.c_attn …, Conv1D
+weights stored [in, out], tied lm_head) with the real GPT-2 tokenizer (vocab 50257, the vocab.json and
+merges.txt that steer4j ships). Everything is seeded; chapters and entries go to the held-out split by a
+fixed rule, not by chance. Checkpoints go to --work every --checkpoint-every steps (written atomically), and
+a rerun with the same --work resumes from the last one. OUT_DIR gets config.json, model.safetensors
+(float16), vocab.json, merges.txt and training.json (shape, tokens, time, held-out loss, unigram baseline);
+`steer4j convert --hf OUT_DIR` turns it into a .pt.
+"""
+import argparse
+import gzip
+import json
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+import regex
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOKENIZER_DIR = os.path.join(REPO_ROOT, "src", "main", "resources", "steer4j", "default-model")
+EOT = 50256
+HELD_OUT_EVERY = 20  # every 20th chapter / dictionary entry is held out
+
+
+# ----------------------------------------------------------------------------- corpus
+
+def kjv_chapters():
+    """The King James Bible as one paragraph per chapter (verse numbers and "Book N" headings dropped)."""
+    out = subprocess.run(["bible", "-l0", "gen1:1-rev22:21"], check=True, capture_output=True, text=True).stdout
+    chapters = []
+    for block in regex.split(r"\n\s*\n(?=\S[^\n]* \d+\n)", out.strip()):
+        verses = [m.group(1).strip() for m in regex.finditer(r"^\s*\d+\s+(.*)$", block, flags=regex.M)]
+        if verses:
+            chapters.append(" ".join(verses))
+    return chapters
+
+
+def devil_entries(path="/usr/share/dictd/devil.dict.dz"):
+    """The Devil's Dictionary, one document per entry ("ABASEMENT, n.  A decent and customary …")."""
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+        paragraphs = regex.split(r"\n\s*\n", f.read())
+    entries = []
+    for para in paragraphs:
+        text = " ".join(l.strip() for l in para.split("\n") if l.strip())
+        if regex.match(r"^[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+)*, [a-z]+\.", text):
+            entries.append(text)  # a new headword; the verses and quotations after it belong to it
+        elif entries and text and not regex.match(r"^[A-Z.]+$", text):  # skip bare initials (G.J.)
+            entries[-1] += "\n" + text
+    return entries
+
+
+def documents():
+    return [("kjv", d) for d in kjv_chapters()] + [("devil", d) for d in devil_entries()]
+
+
+# ----------------------------------------------------------------------------- tokenizer (GPT-2 byte-level BPE)
+
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+class Gpt2Bpe:
+    PATTERN = regex.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+
+    def __init__(self, directory):
+        with open(os.path.join(directory, "vocab.json"), encoding="utf-8") as f:
+            self.encoder = json.load(f)
+        with open(os.path.join(directory, "merges.txt"), encoding="utf-8") as f:
+            merges = [tuple(l.split()) for l in f.read().split("\n")[1:] if l.strip()]
+        self.ranks = {m: i for i, m in enumerate(merges)}
+        self.byte_encoder = bytes_to_unicode()
+        self.cache = {}
+
+    def bpe(self, token):
+        if token in self.cache:
+            return self.cache[token]
+        word = list(token)
+        while len(word) > 1:
+            pairs = [(self.ranks.get((a, b), math.inf), i) for i, (a, b) in enumerate(zip(word, word[1:]))]
+            rank, first = min(pairs)
+            if rank == math.inf:
+                break
+            a, b = word[first], word[first + 1]
+            merged, i = [], 0
+            while i < len(word):
+                if i < len(word) - 1 and word[i] == a and word[i + 1] == b:
+                    merged.append(a + b)
+                    i += 2
+                else:
+                    merged.append(word[i])
+                    i += 1
+            word = merged
+        ids = [self.encoder[w] for w in word]
+        self.cache[token] = ids
+        return ids
+
+    def encode(self, text):
+        ids = []
+        for piece in self.PATTERN.findall(text):
+            ids.extend(self.bpe("".join(self.byte_encoder[b] for b in piece.encode("utf-8"))))
+        return ids
+
+
+def is_held_out(index):
+    return index % HELD_OUT_EVERY == HELD_OUT_EVERY - 1
+
+
+def tokenized_splits(bpe):
+    """Each document's ids followed by <|endoftext|>, concatenated per split."""
+    train, held = [], []
+    for i, (_, doc) in enumerate(documents()):
+        (held if is_held_out(i) else train).extend(bpe.encode(doc) + [EOT])
+    return torch.tensor(train, dtype=torch.long), torch.tensor(held, dtype=torch.long)
+
+
+def write_test_fixtures(directory, train):
+    """What steer4j's tests of the built-in model read: the held-out documents (one a line), the training
+    split's token counts (for the unigram baseline) and its words (to tell real words from fragments)."""
+    os.makedirs(directory, exist_ok=True)
+    docs = documents()
+    with open(os.path.join(directory, "held-out.txt"), "w", encoding="utf-8") as f:
+        for i, (_, doc) in enumerate(docs):
+            if is_held_out(i):
+                f.write(doc.replace("\n", " ") + "\n")
+    counts = torch.bincount(train, minlength=50257)
+    with open(os.path.join(directory, "train-unigram.tsv"), "w") as f:
+        for token in counts.nonzero().flatten().tolist():
+            f.write(f"{token}\t{counts[token].item()}\n")
+    words = set()
+    for i, (_, doc) in enumerate(docs):
+        if not is_held_out(i):
+            words.update(w.lower() for w in regex.findall(r"\p{L}+", doc))
+    with open(os.path.join(directory, "train-words.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(sorted(words)) + "\n")
+
+
+# ----------------------------------------------------------------------------- model (HF GPT-2 names and layout)
+
+class Conv1D(nn.Module):
+    """HF's Conv1D: a linear layer whose weight is stored [in, out]."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_in, n_out) * 0.02)
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x):
+        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).view(*x.shape[:-1], -1)
+
+
+class Attention(nn.Module):
+    def __init__(self, d, n_head, n_layer):
+        super().__init__()
+        self.n_head = n_head
+        self.c_attn = Conv1D(d, 3 * d)
+        self.c_proj = Conv1D(d, d)
+        nn.init.normal_(self.c_proj.weight, std=0.02 / math.sqrt(2 * n_layer))  # GPT-2's residual scaling
+
+    def forward(self, x, mask):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(k.shape[-1])
+        att = att.masked_fill(mask[:T, :T], float("-inf")).softmax(dim=-1)
+        return self.c_proj((att @ v).transpose(1, 2).reshape(B, T, C))
+
+
+class Mlp(nn.Module):
+    def __init__(self, d, n_layer):
+        super().__init__()
+        self.c_fc = Conv1D(d, 4 * d)
+        self.c_proj = Conv1D(4 * d, d)
+        nn.init.normal_(self.c_proj.weight, std=0.02 / math.sqrt(2 * n_layer))
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))  # gelu_new
+
+
+class Block(nn.Module):
+    def __init__(self, d, n_head, n_layer):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(d, eps=1e-5)
+        self.attn = Attention(d, n_head, n_layer)
+        self.ln_2 = nn.LayerNorm(d, eps=1e-5)
+        self.mlp = Mlp(d, n_layer)
+
+    def forward(self, x, mask):
+        x = x + self.attn(self.ln_1(x), mask)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, vocab, positions, d, n_head, n_layer):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, d)
+        self.wpe = nn.Embedding(positions, d)
+        nn.init.normal_(self.wte.weight, std=0.02)
+        nn.init.normal_(self.wpe.weight, std=0.01)
+        self.h = nn.ModuleList([Block(d, n_head, n_layer) for _ in range(n_layer)])
+        self.ln_f = nn.LayerNorm(d, eps=1e-5)
+        self.register_buffer("mask", torch.ones(positions, positions, dtype=torch.bool).triu(1), persistent=False)
+
+    def forward(self, ids):
+        x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
+        for block in self.h:
+            x = block(x, self.mask)
+        return self.ln_f(x)
+
+
+class Gpt2LMHead(nn.Module):
+    """GPT-2 with a tied head over a compact vocabulary: the tokens seen in training, plus one row standing
+    for every other token. Exported, each unseen token's row is that shared row, so the full 50257-way
+    softmax equals this one with the shared class's logit raised by log(number of unseen tokens): training on
+    the compact softmax is training the full model exactly, at a fraction of the head's cost."""
+
+    def __init__(self, cfg, seen):
+        super().__init__()
+        self.register_buffer("seen", seen, persistent=False)
+        self.n_unseen = cfg["vocab_size"] - len(seen)
+        self.transformer = Transformer(len(seen) + 1, cfg["n_positions"], cfg["n_embd"], cfg["n_head"],
+                                       cfg["n_layer"])
+        compact = torch.full((cfg["vocab_size"],), len(seen), dtype=torch.long)
+        compact[seen] = torch.arange(len(seen))
+        self.register_buffer("compact", compact, persistent=False)
+
+    def forward(self, ids):
+        """Compact logits [B, T, len(seen) + 1] for full-vocabulary ids."""
+        logits = self.transformer(self.compact[ids]) @ self.transformer.wte.weight.t()  # tied lm_head
+        logits[..., -1] += math.log(self.n_unseen)
+        return logits
+
+    def loss(self, ids, targets, reduction="mean"):
+        logits = self(ids)
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), self.compact[targets].view(-1), reduction=reduction)
+
+    def full_wte(self):
+        """The exported [50257, d] embedding: seen rows as trained, every unseen row the shared one."""
+        w = self.transformer.wte.weight.detach()
+        full = w[-1].repeat(len(self.compact), 1)
+        full[self.seen] = w[:-1]
+        return full
+
+
+def hf_config(args):
+    return {
+        "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": 50257,
+        "n_positions": args.positions, "n_ctx": args.positions, "n_embd": args.width, "n_layer": args.layers,
+        "n_head": args.heads, "n_inner": None, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-05,
+        "initializer_range": 0.02, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
+        "scale_attn_weights": True, "scale_attn_by_inverse_layer_idx": False, "reorder_and_upcast_attn": False,
+        "tie_word_embeddings": True, "use_cache": True, "bos_token_id": EOT, "eos_token_id": EOT,
+        "torch_dtype": "float16",
+    }
+
+
+# ----------------------------------------------------------------------------- training
+
+def batch(data, gen, batch_size, ctx):
+    starts = torch.randint(0, len(data) - ctx - 1, (batch_size,), generator=gen)
+    x = torch.stack([data[s:s + ctx] for s in starts])
+    y = torch.stack([data[s + 1:s + 1 + ctx] for s in starts])
+    return x, y
+
+
+@torch.no_grad()
+def held_out_loss(model, held, ctx):
+    """Mean next-token cross-entropy (nats) over the whole held-out split, in non-overlapping windows."""
+    model.eval()
+    total, count = 0.0, 0
+    for s in range(0, len(held) - 1, ctx):
+        x = held[s:s + ctx].unsqueeze(0)
+        y = held[s + 1:s + 1 + ctx].unsqueeze(0)
+        x = x[:, :y.shape[1]]
+        # The compact loss of an unseen target is that of the shared class; the full softmax spreads that
+        # class evenly over the unseen tokens, so each costs log(n_unseen) more.
+        total += model.loss(x, y, reduction="sum").item()
+        total += (model.compact[y] == len(model.seen)).sum().item() * math.log(model.n_unseen)
+        count += y.shape[1]
+    model.train()
+    return total / count
+
+
+def unigram_loss(train, held, vocab=50257):
+    """Held-out cross-entropy of add-one-smoothed unigram frequencies of the training split (the baseline)."""
+    counts = torch.bincount(train, minlength=vocab).double() + 1.0
+    logp = (counts / counts.sum()).log()
+    return -logp[held[1:]].mean().item()
+
+
+def lr_at(step, args):
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
+    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def save_atomic(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def write_safetensors(path, tensors):
+    """tensors: name -> float16 tensor; name-sorted layout, 8-byte aligned data."""
+    header, offset, names = {"__metadata__": {"format": "pt"}}, 0, sorted(tensors)
+    blobs = []
+    for name in names:
+        t = tensors[name].contiguous()
+        blob = t.numpy().astype("<f2").tobytes()
+        header[name] = {"dtype": "F16", "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hjson += b" " * (-len(hjson) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(hjson)))
+        f.write(hjson)
+        for blob in blobs:
+            f.write(blob)
+    os.replace(tmp, path)
+
+
+def export(model, cfg, out_dir, record):
+    os.makedirs(out_dir, exist_ok=True)
+    tensors = {name: p.detach().to(torch.float16) for name, p in model.state_dict().items()}
+    tensors["transformer.wte.weight"] = model.full_wte().to(torch.float16)
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    for name in ("vocab.json", "merges.txt"):
+        src, dst = os.path.join(TOKENIZER_DIR, name), os.path.join(out_dir, name)
+        if not (os.path.exists(dst) and os.path.samefile(src, dst)):
+            shutil.copyfile(src, dst)
+    with open(os.path.join(out_dir, "training.json"), "w") as f:
+        json.dump(record, f, indent=2)
+
+
+def float16_model(model):
+    """The exported weights as the model will see them: rounded through float16, computed in float32."""
+    import copy
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(p.to(torch.float16).to(torch.float32))
+    return m
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out_dir")
+    ap.add_argument("--work", default=None, help="checkpoints and the tokenized corpus (default OUT_DIR.work)")
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--positions", type=int, default=128)
+    ap.add_argument("--ctx", type=int, default=128, help="training sequence length")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=1800)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--weight-decay", type=float, default=0.05)
+    ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--checkpoint-every", type=int, default=100)
+    ap.add_argument("--eval-only", action="store_true", help="measure the last checkpoint and export it")
+    ap.add_argument("--test-fixtures", default=None, metavar="DIR",
+                    help="also write the held-out text, unigram counts and word list that the tests read")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    work = args.work or args.out_dir.rstrip("/") + ".work"
+    os.makedirs(work, exist_ok=True)
+    cfg = hf_config(args)
+
+    corpus_path = os.path.join(work, "corpus.pt")
+    if os.path.exists(corpus_path):
+        train, held = torch.load(corpus_path)
+    else:
+        t0 = time.time()
+        train, held = tokenized_splits(Gpt2Bpe(TOKENIZER_DIR))
+        save_atomic((train, held), corpus_path)
+        print(f"tokenized: {len(train)} train / {len(held)} held-out tokens in {time.time() - t0:.0f} s", flush=True)
+
+    if args.test_fixtures:
+        write_test_fixtures(args.test_fixtures, train)
+
+    torch.manual_seed(args.seed)
+    model = Gpt2LMHead(cfg, torch.unique(train))
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
+    gen = torch.Generator().manual_seed(args.seed)
+    step, seconds, trained_with = 0, 0.0, vars(args)
+    ckpt_path = os.path.join(work, "checkpoint.pt")
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path)
+        if ck["args"]["steps"] != args.steps or ck["config"] != cfg:
+            sys.exit(f"error: {ckpt_path} was made with other settings; use another --work")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        gen.set_state(ck["gen"])
+        step, seconds, trained_with = ck["step"], ck["seconds"], ck["args"]
+        print(f"resumed at step {step}", flush=True)
+
+    t_start = time.time() - seconds
+    while step < args.steps and not args.eval_only:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args)
+        x, y = batch(train, gen, args.batch, args.ctx)
+        loss = model.loss(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            el = time.time() - t_start
+            print(f"step {step}/{args.steps} loss {loss.item():.3f} lr {lr_at(step, args):.2e} "
+                  f"{step * args.batch * args.ctx / el:.0f} tok/s {el / 60:.1f} min", flush=True)
+        if step % args.checkpoint_every == 0 or step == args.steps:
+            save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                         "step": step, "seconds": time.time() - t_start, "args": vars(args), "config": cfg},
+                        ckpt_path)
+
+    seconds = time.time() - t_start if not args.eval_only else seconds
+    exported = float16_model(model)
+    loss = held_out_loss(exported, held, args.ctx)
+    base = unigram_loss(train, held)
+    record = {
+        "corpus": {"packages": ["bible-kjv-text (via bible-kjv)", "dict-devil"],
+                   "train_tokens": len(train), "held_out_tokens": len(held),
+                   "held_out_rule": f"every {HELD_OUT_EVERY}th chapter or entry"},
+        "shape": {k: cfg[k] for k in ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size")},
+        "parameters": sum(p.numel() for n, p in model.named_parameters() if n != "transformer.wte.weight")
+        + model.full_wte().numel(),
+        "training": {"steps": step, "tokens_seen": step * args.batch * args.ctx, "seconds": round(seconds),
+                     "torch": torch.__version__,
+                     **{k: trained_with[k] for k in ("batch", "ctx", "lr", "warmup", "weight_decay", "seed", "threads")}},
+        "held_out": {"loss": loss, "perplexity": math.exp(loss)},
+        "unigram_baseline": {"loss": base, "perplexity": math.exp(base)},
+    }
+    export(model, cfg, args.out_dir, record)
+    print(json.dumps(record, indent=2), flush=True)
+
+
+if __name__ == "__main__":
+    main()
