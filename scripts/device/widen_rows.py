@@ -8,15 +8,10 @@ The hooks read their table with index_select(0, rows), so any number of rows wor
 """
 import argparse
 import json
-import zipfile
 
 import torch
 
-
-def manifest(path):
-    with zipfile.ZipFile(path) as z:
-        name = next(n for n in z.namelist() if n.endswith("/extra/steer4j-export.json"))
-        return z.read(name).decode("utf-8")
+from python_way import archive_file
 
 
 def main():
@@ -26,7 +21,7 @@ def main():
     ap.add_argument("--rows", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    text = manifest(args.src)
+    text = archive_file(args.src, "steer4j-export.json")
     hooks = [h for h in json.loads(text)["hooks"] if h["per_row"]]
     extra = {"steer4j-export.json": ""}
     for name in ("steer4j.json", "config.json", "vocab.json", "merges.txt"):

@@ -306,6 +306,7 @@ public final class HookedModel implements AutoCloseable {
         Tensor vector;      // as given, model dtype, on device
         Tensor applied;     // what the graph reads: coeff·vector, or the unit direction
         double coefficient;
+        double vectorAbsMax; // the largest |element| of vector, for checkScale
         boolean removed;
 
         Hook(long id, String module, boolean input, HookOp op) {
@@ -328,6 +329,8 @@ public final class HookedModel implements AutoCloseable {
             try (Tensor converted = v.to(model.device(), model.dtype())) {
                 vector = converted.clone();
             }
+            vectorAbsMax = absMax(vector);
+            checkScale(coeff, vectorAbsMax);
             coefficient = coeff;
             applied = torch.empty_like(vector);
             refresh();
@@ -398,12 +401,22 @@ public final class HookedModel implements AutoCloseable {
             } else {
                 applied.copy_(vector).mul_(new Scalar(coefficient));
             }
-            // checked in the model's dtype: 1e39 is a finite double but infinite in float32
-            try (Tensor finite = applied.isfinite().all()) {
-                if (!finite.item_bool()) {
-                    throw new UserError("coefficient " + coefficient + " times the vector for " + module
-                            + " overflows the model's " + Tensors.floatTypeName(model.dtype()));
-                }
+        }
+
+        /**
+         * Refuses a coefficient whose product with the vector overflows the model's dtype (1e39 is a finite
+         * double but infinite in float32), before anything changes: a host-side check, no device sync.
+         */
+        private void checkScale(double c, double absMax) {
+            if (!(op instanceof HookOp.Ablate) && Math.abs(c) * absMax > -Tensors.lowestFinite(model.dtype())) {
+                throw new UserError("coefficient " + c + " times the vector for " + module + " overflows the model's "
+                        + Tensors.floatTypeName(model.dtype()));
+            }
+        }
+
+        private static double absMax(Tensor t) {
+            try (Tensor a = t.abs(); Tensor m = a.max()) {
+                return Tensors.toFloats(m)[0];
             }
         }
 
@@ -425,15 +438,9 @@ public final class HookedModel implements AutoCloseable {
                 throw new UserError("hook on " + module + " has no coefficient");
             }
             if (!Double.isFinite(c)) throw new UserError("coefficient must be a finite number, got " + c);
-            double before = coefficient;
+            checkScale(c, vectorAbsMax); // a refused coefficient leaves the steering as it was
             coefficient = c;
-            try {
-                refresh();
-            } catch (UserError e) {
-                coefficient = before; // a refused coefficient leaves the steering as it was
-                refresh();
-                throw e;
-            }
+            refresh();
         }
 
         @Override
@@ -441,6 +448,9 @@ public final class HookedModel implements AutoCloseable {
             if (op instanceof HookOp.Capture) throw new UserError("capture hook on " + module + " has no vector");
             Tensor v = Tensors.floats(values, shape, model.device(), model.dtype());
             checkShape(v, positions(), perRow());
+            double vMax = absMax(v);
+            checkScale(coefficient, vMax);
+            vectorAbsMax = vMax;
             if (Tensors.shape(v).length == Tensors.shape(vector).length
                     && java.util.Arrays.equals(Tensors.shape(v), Tensors.shape(vector))) {
                 vector.copy_(v);
