@@ -52,23 +52,29 @@ def make_tensor(rng, shape, kind):
     return x
 
 
+SAFETENSORS_DTYPES = {np.dtype(np.float32): ("F32", "<f4"), np.dtype(np.float16): ("F16", "<f2")}
+
+
 def write_safetensors(path, tensors):
-    """tensors: dict name -> float32 C-contiguous array. Data laid out in name-sorted order."""
+    """tensors: dict name -> float32 or float16 array. Data laid out in name-sorted order; the file appears
+    whole or not at all (written beside it, then renamed)."""
     header = {"__metadata__": {"format": "pt"}}
     offset = 0
     names = sorted(tensors)
     for name in names:
         n = tensors[name].nbytes
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape),
+        header[name] = {"dtype": SAFETENSORS_DTYPES[tensors[name].dtype][0], "shape": list(tensors[name].shape),
                         "data_offsets": [offset, offset + n]}
         offset += n
     hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
     hjson += b" " * (-len(hjson) % 8)  # pad so the data starts 8-byte aligned
-    with open(path, "wb") as f:
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
         f.write(struct.pack("<Q", len(hjson)))
         f.write(hjson)
         for name in names:
-            f.write(np.ascontiguousarray(tensors[name], dtype="<f4").data)
+            f.write(np.ascontiguousarray(tensors[name], dtype=SAFETENSORS_DTYPES[tensors[name].dtype][1]).data)
+    os.replace(tmp, path)
 
 
 def main(argv=None):

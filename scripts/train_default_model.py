@@ -22,13 +22,14 @@ import json
 import math
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import time
 
 import regex
 import torch
+
+from make_random_gpt2 import write_safetensors
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -324,31 +325,10 @@ def save_atomic(obj, path):
     os.replace(tmp, path)
 
 
-def write_safetensors(path, tensors):
-    """tensors: name -> float16 tensor; name-sorted layout, 8-byte aligned data."""
-    header, offset, names = {"__metadata__": {"format": "pt"}}, 0, sorted(tensors)
-    blobs = []
-    for name in names:
-        t = tensors[name].contiguous()
-        blob = t.numpy().astype("<f2").tobytes()
-        header[name] = {"dtype": "F16", "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
-        offset += len(blob)
-        blobs.append(blob)
-    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hjson += b" " * (-len(hjson) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(hjson)))
-        f.write(hjson)
-        for blob in blobs:
-            f.write(blob)
-    os.replace(tmp, path)
-
-
 def export(model, cfg, out_dir, record):
     os.makedirs(out_dir, exist_ok=True)
-    tensors = {name: p.detach().to(torch.float16) for name, p in model.state_dict().items()}
-    tensors["transformer.wte.weight"] = model.full_wte().to(torch.float16)
+    tensors = {name: p.detach().to(torch.float16).numpy() for name, p in model.state_dict().items()}
+    tensors["transformer.wte.weight"] = model.full_wte().to(torch.float16).numpy()
     write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)

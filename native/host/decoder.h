@@ -32,7 +32,6 @@ class Decoder {
 
  private:
   void prefill(const torch::Tensor& prompts);
-  void reset_caches();
 
   Program& program_;
   torch::jit::Module module_;

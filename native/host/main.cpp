@@ -5,9 +5,8 @@
 //   steer4j-host weights --model A.pt [--fill-random SEED] --name PARAM [--count K] --json
 // Exit status: 0 success, 2 bad input (one line on stderr), 1 internal failure.
 #include <algorithm>
-#include <chrono>
-#include <fstream>
 #include <cstdint>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
@@ -166,11 +165,10 @@ int generate(const Args& a) {
 }
 
 struct Stats {
-  static Json of(std::vector<double> xs) {
-    std::sort(xs.begin(), xs.end());
-    double median = xs.size() % 2 ? xs[xs.size() / 2] : (xs[xs.size() / 2 - 1] + xs[xs.size() / 2]) / 2;
-    return Json::Object().put("median", Json::number(median)).put("min", Json::number(xs.front()))
-        .put("max", Json::number(xs.back())).json();
+  static Json of(const std::vector<double>& xs) {
+    return Json::Object().put("median", Json::number(median(xs)))
+        .put("min", Json::number(*std::min_element(xs.begin(), xs.end())))
+        .put("max", Json::number(*std::max_element(xs.begin(), xs.end()))).json();
   }
   static double median(std::vector<double> xs) {
     std::sort(xs.begin(), xs.end());

@@ -33,7 +33,6 @@ class Program {
   const torch::Device& device() const { return device_; }
   bool zero_weights() const { return zero_weights_; }
   size_t hook_count() const { return hooks_.size(); }
-  bool positional() const { return positional_; }
 
   // Replaces every weight with the seeded values of fill.h (ties kept), in `dtype`, on the device.
   void fill_random(std::uint64_t seed, torch::ScalarType dtype);
@@ -69,7 +68,6 @@ class Program {
   torch::ScalarType dtype_;
   torch::Device device_;
   bool zero_weights_ = false;
-  bool positional_ = false;
 };
 
 }  // namespace steer4j

@@ -19,30 +19,20 @@ mkdir -p "$kit"
 python="${PYTHON:-/usr/bin/python3}"
 
 # The vectors, seeded: numpy only (no torch needed for this step).
-"$python" - "$kit" "$layers" "$width" <<'PY'
-import json, struct, sys
+"$python" - "$root" "$kit" "$layers" "$width" <<'PY'
+import sys
 import numpy as np
-kit, layers, width = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sys.path.insert(0, sys.argv[1] + "/scripts")
+from make_random_gpt2 import write_safetensors
+kit, layers, width = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 rng = np.random.default_rng(0)
 
 def unit(*shape):
     v = rng.standard_normal(shape).astype(np.float32)
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
-def write(path, tensors):
-    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, t in tensors.items():
-        b = np.ascontiguousarray(t, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-write(f"{kit}/blocks.safetensors", {f"transformer.h.{l}": unit(width) for l in range(layers)})
-write(f"{kit}/rows.safetensors", {f"transformer.h.{l}": unit(1, width) for l in range(layers)})
+write_safetensors(f"{kit}/blocks.safetensors", {f"transformer.h.{l}": unit(width) for l in range(layers)})
+write_safetensors(f"{kit}/rows.safetensors", {f"transformer.h.{l}": unit(1, width) for l in range(layers)})
 PY
 
 # STEER4J: how to run the CLI (default: the launcher, which builds the jar on first use)

@@ -60,14 +60,14 @@ final class ExportCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Gpt2Model model = program();
+        boolean zeros = zeroWeights || shape != null;
         try (HookedModel hm = new HookedModel(model)) {
             for (String s : steer) SteerSpec.parse(s).apply(hm, SteerSpec.Mode.HOOK);
             for (String s : steerRows) addRows(hm, s);
-            Map<String, Object> manifest = ProgramExport.write(hm, out, portable, zeroWeights || shape != null);
+            Map<String, Object> manifest = ProgramExport.write(hm, out, portable, zeros);
             main.out().printf("wrote %s (%,d bytes): %d layers, width %d, %s, %d hooks%s%s%n", out, Files.size(out),
                     model.layers(), model.width(), Tensors.floatTypeName(model.dtype()),
-                    ((List<?>) manifest.get("hooks")).size(), portable ? ", portable" : "",
-                    zeroWeights || shape != null ? ", zero weights" : "");
+                    ((List<?>) manifest.get("hooks")).size(), portable ? ", portable" : "", zeros ? ", zero weights" : "");
         }
         return 0;
     }

@@ -2,20 +2,16 @@ package dev.steer4j.export;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.steer4j.AtomicFiles;
 import dev.steer4j.UserError;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Tensors;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.bytedeco.javacpp.BytePointer;
-import org.bytedeco.pytorch.ExtraFilesMap;
 import org.bytedeco.pytorch.JitModule;
 
 /**
@@ -78,15 +74,7 @@ public final class ProgramExport {
             throw new IllegalStateException(e);
         }
         try {
-            AtomicFiles.write(out, tmp -> {
-                ExtraFilesMap extra = new ExtraFilesMap();
-                for (Map.Entry<String, byte[]> e : files.entrySet()) {
-                    if (e.getValue() != null) {
-                        extra.put(new BytePointer(e.getKey()), new String(e.getValue(), StandardCharsets.UTF_8));
-                    }
-                }
-                program.save(tmp.toString(), extra);
-            });
+            Gpt2Model.writeArchive(program, files, out);
         } catch (IOException | RuntimeException e) {
             throw new UserError("cannot write " + out + ": " + e.getMessage());
         }

@@ -129,8 +129,9 @@ public final class Gpt2Model {
     public static Gpt2Model zeroWeights(GPT2Config c, ScalarType dtype, Device device, boolean portable) {
         Torch.load();
         Map<String, Tensor> weights = new HashMap<>();
+        Map<String, long[]> shapes = HfCheckpoint.expectedShapes(c);
         JitModule program = Gpt2Program.build(c, name -> weights.computeIfAbsent(name,
-                n -> zeros(zeroShape(c, n), dtype, device)), Tensors.lowestFinite(dtype), portable);
+                n -> zeros(shapes.get(n), dtype, device)), Tensors.lowestFinite(dtype), portable);
         Map<String, byte[]> extra = new HashMap<>();
         extra.put(MARKER, marker(dtype));
         extra.put("config.json", c.toJson().getBytes(StandardCharsets.UTF_8));
@@ -150,20 +151,6 @@ public final class Gpt2Model {
                 new org.bytedeco.pytorch.TensorOptions(dtype).device(new DeviceOptional(device)))) {
             return one.expand(shape);
         }
-    }
-
-    /** The shape of a canonical weight name (without the {@code transformer.} prefix) in a GPT-2 of shape c. */
-    private static long[] zeroShape(GPT2Config c, String name) {
-        long d = c.nEmbd();
-        if (name.equals("wte.weight")) return new long[]{c.vocabSize(), d};
-        if (name.equals("wpe.weight")) return new long[]{c.nPositions(), d};
-        if (name.endsWith("attn.c_attn.weight")) return new long[]{d, 3 * d};
-        if (name.endsWith("attn.c_attn.bias")) return new long[]{3 * d};
-        if (name.endsWith("attn.c_proj.weight")) return new long[]{d, d};
-        if (name.endsWith("mlp.c_fc.weight")) return new long[]{d, c.nInner()};
-        if (name.endsWith("mlp.c_fc.bias")) return new long[]{c.nInner()};
-        if (name.endsWith("mlp.c_proj.weight")) return new long[]{c.nInner(), d};
-        return new long[]{d}; // layer norms and the d-wide biases
     }
 
     private static byte[] resource(String path) {
@@ -279,18 +266,23 @@ public final class Gpt2Model {
     /** Writes this model as one self-contained {@code .pt} (config and tokenizer inside), atomically. */
     public void save(Path out) {
         try {
-            dev.steer4j.AtomicFiles.write(out, tmp -> {
-                ExtraFilesMap extra = new ExtraFilesMap();
-                for (Map.Entry<String, byte[]> e : extraFiles.entrySet()) {
-                    if (e.getValue() != null) {
-                        extra.put(new BytePointer(e.getKey()), new String(e.getValue(), StandardCharsets.UTF_8));
-                    }
-                }
-                module.save(tmp.toString(), extra);
-            });
+            writeArchive(module, extraFiles, out);
         } catch (IOException e) {
             throw new UserError("cannot write " + out + ": " + e.getMessage());
         }
+    }
+
+    /** Saves {@code program} with {@code files} as the archive's extra files (null entries skipped), atomically. */
+    public static void writeArchive(JitModule program, Map<String, byte[]> files, Path out) throws IOException {
+        dev.steer4j.AtomicFiles.write(out, tmp -> {
+            ExtraFilesMap extra = new ExtraFilesMap();
+            for (Map.Entry<String, byte[]> e : files.entrySet()) {
+                if (e.getValue() != null) {
+                    extra.put(new BytePointer(e.getKey()), new String(e.getValue(), StandardCharsets.UTF_8));
+                }
+            }
+            program.save(tmp.toString(), extra);
+        });
     }
 
     /** The archive's steer4j.json: format, version and the dtype the program was built for. */

@@ -176,17 +176,23 @@ class BuiltInModelTest {
     }
 
     static double summedProbability(float[] logits, int[] ids) {
+        double logZ = logNormalizer(logits);
         double sum = 0;
-        for (int id : ids) sum += Math.exp(logSoftmax(logits, id));
+        for (int id : ids) sum += Math.exp(logits[id] - logZ);
         return sum;
     }
 
     static double logSoftmax(float[] logits, int id) {
+        return logits[id] - logNormalizer(logits);
+    }
+
+    /** log Σ exp(logits), computed stably. */
+    static double logNormalizer(float[] logits) {
         double max = Double.NEGATIVE_INFINITY;
         for (float x : logits) max = Math.max(max, x);
         double z = 0;
         for (float x : logits) z += Math.exp(x - max);
-        return logits[id] - max - Math.log(z);
+        return max + Math.log(z);
     }
 
     /** log p(token) of the training split's counts with add-one smoothing over the whole vocabulary. */
