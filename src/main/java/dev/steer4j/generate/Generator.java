@@ -15,24 +15,27 @@ import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.Tensor;
 
 /**
- * Batched generation: all prompts run as one batch; each row stops at EOS or after {@code maxNewTokens};
+ * Batched generation: all prompts run as one batch; each row stops at EOS or after its own token limit;
  * the loop ends when every row has stopped.
  */
 public final class Generator {
     private final Gpt2Model model;
-    private final JitModule module;
-    private final ForwardListener listener;
+    private final ProgramSource source;
     private boolean stopAtEos = true;
 
-    /** {@code module} is the model's module or a hooked clone of it; {@code listener} feeds its hooks. */
-    public Generator(Gpt2Model model, JitModule module, ForwardListener listener) {
+    /** Runs what {@code source} gives at each call: the current hooks, never a snapshot. */
+    public Generator(Gpt2Model model, ProgramSource source) {
         this.model = model;
-        this.module = module;
-        this.listener = listener;
+        this.source = source;
     }
 
+    /** The model without hooks. */
     public Generator(Gpt2Model model) {
-        this(model, model.module(), ForwardListener.NONE);
+        this(model, new ProgramSource() {
+            @Override public JitModule module() { return model.module(); }
+
+            @Override public ForwardListener listener() { return ForwardListener.NONE; }
+        });
     }
 
     /** Runs every row for exactly the requested number of tokens, through EOS (benchmarks, reference runs). */
@@ -67,11 +70,20 @@ public final class Generator {
         }
     }
 
-    Decoder decoder(int[][] prompts, int maxNewTokens) {
+    /** The program as it stands now; asked before any inference mode or pointer scope opens, since it may build. */
+    private record Program(JitModule module, ForwardListener listener) {}
+
+    private Program program() {
+        return new Program(source.module(), source.listener());
+    }
+
+    private Decoder decoder(Program program, int[][] prompts, int maxNewTokens) {
         if (prompts.length == 0) {
             throw new UserError("no prompts given");
         }
         for (int[] p : prompts) checkFits(Arrays.toString(p), p.length, maxNewTokens);
+        JitModule module = program.module();
+        ForwardListener listener = program.listener();
         listener.check(prompts);
         return model.kind() == Gpt2Model.Kind.STEER4J
                 ? new CachedDecoder(model, module, prompts, maxNewTokens, listener)
@@ -80,8 +92,9 @@ public final class Generator {
 
     /** Last-position logits of each prompt, run as one left-padded batch: {@code [B][V]}. */
     public float[][] lastLogits(int[][] prompts) {
+        Program program = program();
         try (InferenceMode guard = new InferenceMode(); PointerScope scope = new PointerScope();
-             Decoder d = decoder(prompts, 0)) {
+             Decoder d = decoder(program, prompts, 0)) {
             float[] flat = Tensors.toFloats(finite(d.prefill()));
             int v = flat.length / prompts.length;
             float[][] out = new float[prompts.length][];
@@ -105,16 +118,38 @@ public final class Generator {
 
     /** The token-level loop: returns each row's new tokens. */
     public int[][] generateIds(int[][] prompts, int maxNewTokens, Sampling sampling, IntConsumer onToken) {
-        if (maxNewTokens < 0) {
-            throw new UserError("--max-new-tokens must be >= 0, got " + maxNewTokens);
+        int[] limits = new int[prompts.length];
+        Arrays.fill(limits, maxNewTokens);
+        TokenSampler sampler = sampling.greedy() ? null : new TokenSampler(sampling, prompts.length);
+        return generateIds(prompts, limits, sampler, onToken);
+    }
+
+    /**
+     * One batch of requests, each with its own token limit and sampling; row b samples from stream
+     * {@code streams[b]} of its seed (0 = as if it ran alone).
+     */
+    public int[][] generateIds(int[][] prompts, int[] maxNewTokens, Sampling[] sampling, int[] streams,
+                               IntConsumer onToken) {
+        boolean anySampled = Arrays.stream(sampling).anyMatch(s -> !s.greedy());
+        return generateIds(prompts, maxNewTokens, anySampled ? new TokenSampler(sampling, streams) : null, onToken);
+    }
+
+    private int[][] generateIds(int[][] prompts, int[] limits, TokenSampler sampler, IntConsumer onToken) {
+        int maxNewTokens = 0;
+        for (int n : limits) {
+            if (n < 0) throw new UserError("the number of new tokens must be >= 0, got " + n);
+            maxNewTokens = Math.max(maxNewTokens, n);
         }
         int rows = prompts.length;
         int eos = model.tokenizer() == null ? 50256 : model.tokenizer().eosTokenId();
         List<List<Integer>> produced = new ArrayList<>();
-        for (int b = 0; b < rows; b++) produced.add(new ArrayList<>());
         boolean[] done = new boolean[rows];
-        TokenSampler sampler = sampling.greedy() ? null : new TokenSampler(sampling, rows);
-        try (InferenceMode guard = new InferenceMode(); Decoder d = decoder(prompts, maxNewTokens)) {
+        for (int b = 0; b < rows; b++) {
+            produced.add(new ArrayList<>());
+            done[b] = limits[b] == 0;
+        }
+        Program program = program();
+        try (InferenceMode guard = new InferenceMode(); Decoder d = decoder(program, prompts, maxNewTokens)) {
             long[] next = new long[rows];
             for (int step = 0; step < maxNewTokens; step++) {
                 try (PointerScope scope = new PointerScope()) {
@@ -137,7 +172,7 @@ public final class Generator {
                 for (int b = 0; b < rows; b++) {
                     if (done[b]) continue;
                     produced.get(b).add((int) next[b]);
-                    if (next[b] == eos && stopAtEos) done[b] = true;
+                    if ((next[b] == eos && stopAtEos) || produced.get(b).size() == limits[b]) done[b] = true;
                     else active++;
                 }
                 if (onToken != null) onToken.accept(step + 1);

@@ -5,26 +5,46 @@ import java.util.SplittableRandom;
 
 /**
  * Draws one token from a row of logits with temperature, then top-k, then top-p (nucleus) filtering, the
- * order Hugging Face applies them. Each batch row has its own random stream derived from the seed, so a
- * row's text does not depend on which other prompts share its batch.
+ * order Hugging Face applies them. Each batch row has its own settings and its own random stream, derived
+ * from its seed and stream index, so a row's text does not depend on which other prompts share its batch.
  *
  * <p>Only the candidates that survive filtering are sorted: top-k selects k with a partial sort, and with
  * no filter at all the full distribution is sampled without sorting.
  */
 final class TokenSampler {
-    private final Sampling s;
+    private final Sampling[] settings;
     private final SplittableRandom[] rngs;
 
+    /** One sampler per row, all with the same settings; row b draws from stream b of the seed. */
     TokenSampler(Sampling s, int rows) {
-        this.s = s;
-        rngs = new SplittableRandom[rows];
-        for (int b = 0; b < rows; b++) {
-            rngs[b] = new SplittableRandom(s.seed() * 0x9E3779B97F4A7C15L + b);
+        this(fill(s, rows), rangeOf(rows));
+    }
+
+    /** Row b samples with {@code settings[b]} from stream {@code streams[b]} of its own seed (greedy rows: argmax). */
+    TokenSampler(Sampling[] settings, int[] streams) {
+        this.settings = settings.clone();
+        rngs = new SplittableRandom[settings.length];
+        for (int b = 0; b < settings.length; b++) {
+            rngs[b] = new SplittableRandom(settings[b].seed() * 0x9E3779B97F4A7C15L + streams[b]);
         }
     }
 
+    private static Sampling[] fill(Sampling s, int rows) {
+        Sampling[] out = new Sampling[rows];
+        java.util.Arrays.fill(out, s);
+        return out;
+    }
+
+    private static int[] rangeOf(int rows) {
+        int[] r = new int[rows];
+        for (int b = 0; b < rows; b++) r[b] = b;
+        return r;
+    }
+
     int sample(float[] logits, int offset, int vocab, int row) {
-        int[] order = candidates(logits, offset, vocab);
+        Sampling s = settings[row];
+        if (s.greedy()) return argmax(logits, offset, vocab);
+        int[] order = candidates(s, logits, offset, vocab);
         double max = Double.NEGATIVE_INFINITY;
         for (int id : order) max = Math.max(max, logits[offset + id] / s.temperature());
         double[] p = new double[order.length];
@@ -57,7 +77,13 @@ final class TokenSampler {
     }
 
     /** Candidate ids: all (unsorted) when nothing filters, else the top-k or all, sorted by logit descending. */
-    private int[] candidates(float[] logits, int offset, int vocab) {
+    private static int argmax(float[] logits, int offset, int vocab) {
+        int best = 0;
+        for (int i = 1; i < vocab; i++) if (logits[offset + i] > logits[offset + best]) best = i;
+        return best;
+    }
+
+    private static int[] candidates(Sampling s, float[] logits, int offset, int vocab) {
         boolean filter = s.topK() > 0 || s.topP() < 1.0;
         if (!filter) {
             int[] all = new int[vocab];

@@ -15,8 +15,14 @@ public interface HookHandle extends AutoCloseable {
     /** Replaces the vector (same rank rules as when registered). */
     void setVector(float[] values, long... shape);
 
+    /** Replaces the vector with a copy of {@code values}, converted to the model's device and dtype. */
+    void setVector(org.bytedeco.pytorch.Tensor values);
+
     /** What a capture hook saw: one tensor per forward pass (prefill, then each decode step), {@code [B, T, …]}. */
     List<Activation> captured();
+
+    /** The newest {@code n} of {@link #captured()}, oldest first: only those are copied to the host. */
+    List<Activation> captured(int n);
 
     /** Forgets what a capture hook has seen so far. */
     void clearCaptured();

@@ -33,6 +33,20 @@ public sealed interface HookOp permits HookOp.Edit, HookOp.Capture {
     /** {@code x + coeff · v}, rescaled to keep each position's L2 norm. */
     record NormPreservingAdd(Tensor vector, double coefficient, Positions positions, boolean perRow) implements Edit {}
 
-    /** Hands the activation back to Java for the prefill and each decode step. */
-    record Capture() implements HookOp {}
+    /**
+     * Keeps the activation of each forward pass (the prefill, then each decode step) on the device, the
+     * newest {@code history} of them: older ones are dropped inside the graph, so memory stays bounded.
+     */
+    record Capture(int history) implements HookOp {
+        /** Enough for a prefill and a few hundred decode steps. */
+        public static final int DEFAULT_HISTORY = 512;
+
+        public Capture {
+            if (history < 1) throw new dev.steer4j.UserError("a capture keeps at least 1 activation, got " + history);
+        }
+
+        public Capture() {
+            this(DEFAULT_HISTORY);
+        }
+    }
 }

@@ -16,8 +16,9 @@ final class HookSource {
 
     static String method(long id, HookOp op) {
         String head = String.format(Locale.ROOT, "def hook%d(self, x: Tensor) -> Tensor:%n", id);
-        if (op instanceof HookOp.Capture) {
-            return head + String.format(Locale.ROOT, "    self.cap%d.append(x.detach().clone())%n    return x%n", id);
+        if (op instanceof HookOp.Capture c) {
+            return head + String.format(Locale.ROOT, "    self.cap%1$d.append(x.detach().clone())%n"
+                    + "    if len(self.cap%1$d) > %2$d:%n        self.cap%1$d.pop(0)%n    return x%n", id, c.history());
         }
         HookOp.Edit e = (HookOp.Edit) op;
         Positions where = e.positions();
@@ -27,7 +28,13 @@ final class HookSource {
                 : op instanceof HookOp.NormPreservingAdd ? "(x + v) * (x.norm(2, [-1], True) / (x + v).norm(2, [-1], True))"
                 : "x - (x * v).sum(-1, keepdim=True) * v";
         StringBuilder s = new StringBuilder(head);
-        if (where.kind() == Positions.Kind.ALIGNED) {
+        if (where.kind() == Positions.Kind.ALIGNED && perRow) {
+            // [B, T, d]: each row's own aligned vectors, gathered at that row's positions
+            s.append(String.format(Locale.ROOT,
+                    "    pos = self.positions%n"
+                    + "    vt = self.%1$s.index_select(0, self.rows)%n"
+                    + "    v = vt.gather(1, pos.clamp(0, vt.size(1) - 1).unsqueeze(-1).expand(-1, -1, vt.size(2)))%n", attr));
+        } else if (where.kind() == Positions.Kind.ALIGNED) {
             // vector row p goes to absolute position p; positions past the vector (and pads) get nothing
             s.append(String.format(Locale.ROOT,
                     "    pos = self.positions%n"
@@ -46,7 +53,7 @@ final class HookSource {
             s.append("    pos = self.positions\n");
         }
         s.append("    plen = self.prompt_lengths.index_select(0, self.rows).unsqueeze(1)\n");
-        s.append("    m = (").append(where.maskExpression(attr)).append(").unsqueeze(-1)\n");
+        s.append("    m = (").append(where.maskExpression(attr, perRow)).append(").unsqueeze(-1)\n");
         s.append("    return torch.where(m, ").append(edit).append(", x)\n");
         return s.toString();
     }

@@ -3,6 +3,7 @@ package dev.steer4j.hooks;
 import dev.steer4j.UserError;
 import dev.steer4j.generate.ForwardListener;
 import dev.steer4j.generate.Generator;
+import dev.steer4j.generate.ProgramSource;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.model.ModuleTree;
 import dev.steer4j.runtime.Tensors;
@@ -39,14 +40,14 @@ import org.bytedeco.pytorch.global.torch;
  * <p>One instance per thread: two threads with their own instances share the weights but not the
  * steering state. Not thread-safe itself.
  */
-public final class HookedModel implements AutoCloseable {
+public final class HookedModel implements AutoCloseable, ProgramSource {
     private static final AtomicLong IDS = new AtomicLong();
     /** The hook-state module's name on each hooked call's owner. */
     public static final String STATE = "_steer4j_hooks";
 
     private final Gpt2Model model;
     private final List<Hook> hooks = new ArrayList<>();
-    private final java.util.Map<String, Tensor> overrides = new java.util.LinkedHashMap<>();
+    private final List<ParameterEdit> parameterEdits = new ArrayList<>();
     private JitModule built;
     private JitModule state;
 
@@ -79,8 +80,9 @@ public final class HookedModel implements AutoCloseable {
     }
 
     /** The module to run: the loaded one when no hooks are set, else the rewritten clone. */
+    @Override
     public JitModule module() {
-        if (hooks.isEmpty() && overrides.isEmpty()) {
+        if (hooks.isEmpty() && parameterEdits.isEmpty()) {
             return model.module();
         }
         if (built == null) {
@@ -89,15 +91,16 @@ public final class HookedModel implements AutoCloseable {
         return built;
     }
 
-    /** A generator over the current hooks; get a new one after adding or removing hooks. */
+    /** A generator that always runs this instance's current hooks (it asks at every call). */
     public Generator generator() {
-        JitModule m = module();
-        return new Generator(model, m, listener(state));
+        return new Generator(model, this);
     }
 
-    /** Feeds the hooks of one build the rows and positions of each forward pass. */
-    private ForwardListener listener(JitModule state) {
+    /** Feeds the hooks of the current build the rows and positions of each forward pass; call after {@link #module()}. */
+    @Override
+    public ForwardListener listener() {
         List<Hook> current = List.copyOf(hooks);
+        JitModule state = this.state;
         // plain adds and captures read no positions: then skip the two attribute writes per forward
         boolean positional = current.stream().anyMatch(Hook::readsPositions);
         return new ForwardListener() {
@@ -130,29 +133,56 @@ public final class HookedModel implements AutoCloseable {
         for (Hook h : List.copyOf(hooks)) h.remove();
     }
 
+    /** Removes every hook and every parameter edit: the loaded model runs exactly as loaded again. */
     @Override
     public void close() {
         clear();
+        for (ParameterEdit e : List.copyOf(parameterEdits)) e.close();
+        built = null;
+        state = null;
     }
 
     /**
-     * Runs with {@code value} in place of the parameter at {@code path} (e.g. a bias), in this instance's
-     * clone only: the loaded model and other instances keep the original. Returns a handle that restores it.
+     * Runs with {@code delta} added to the parameter at {@code path} (e.g. a bias), in this instance's clone
+     * only: the loaded model and other instances keep the original. Edits of one parameter add up; closing
+     * the returned handle takes back its own delta only.
      */
-    public AutoCloseable overrideParameter(String path, Tensor value) {
+    public AutoCloseable addToParameter(String path, Tensor delta) {
         int dot = path.lastIndexOf('.');
         JitModule owner = dot < 0 ? null : ModuleTree.find(model.module(), path.substring(0, dot));
         Tensor original = ModuleTree.tensors(model.module()).get(path);
         if (owner == null || original == null) throw new UserError("unknown parameter '" + path + "'");
-        if (!java.util.Arrays.equals(Tensors.shape(original), Tensors.shape(value))) {
+        if (!java.util.Arrays.equals(Tensors.shape(original), Tensors.shape(delta))) {
             throw new UserError("parameter " + path + " has shape " + java.util.Arrays.toString(Tensors.shape(original))
-                    + ", override has " + java.util.Arrays.toString(Tensors.shape(value)));
+                    + ", the edit has " + java.util.Arrays.toString(Tensors.shape(delta)));
         }
-        overrides.put(path, value.to(model.device(), original.scalar_type()));
+        Tensor own;
+        try (Tensor converted = delta.to(model.device(), original.scalar_type())) {
+            own = owned(converted.clone()); // ours: to() may return the caller's tensor itself
+        }
+        ParameterEdit edit = new ParameterEdit(path, own);
+        parameterEdits.add(edit);
         built = null;
-        return () -> {
-            if (overrides.remove(path) != null) built = null;
-        };
+        return edit;
+    }
+
+    /** One edit of a parameter: its own delta, removed by close. */
+    private final class ParameterEdit implements AutoCloseable {
+        final String path;
+        final Tensor delta;
+
+        ParameterEdit(String path, Tensor delta) {
+            this.path = path;
+            this.delta = delta;
+        }
+
+        @Override
+        public void close() {
+            if (parameterEdits.remove(this)) {
+                built = null;
+                delta.close();
+            }
+        }
     }
 
     private HookHandle add(String module, boolean input, HookOp op) {
@@ -166,9 +196,18 @@ public final class HookedModel implements AutoCloseable {
     private void build() {
         try (dev.steer4j.profile.Profiler.Span s = dev.steer4j.profile.Profiler.span("steering_build")) {
             Built b = buildClone();
-            built = b.program();
-            state = b.state();
+            built = owned(b.program());
+            state = owned(b.state());
         }
+    }
+
+    /**
+     * Takes {@code p} out of any JavaCPP pointer scope the caller has open: this instance owns it (and closes
+     * it), so a scope closing must not free it.
+     */
+    private static <P extends org.bytedeco.javacpp.Pointer> P owned(P p) {
+        for (var it = org.bytedeco.javacpp.PointerScope.getScopeIterator(); it != null && it.hasNext(); ) it.next().detach(p);
+        return p;
     }
 
     /** A rewritten clone and the hook-state module its graphs read. */
@@ -210,7 +249,12 @@ public final class HookedModel implements AutoCloseable {
 
     private Built buildClone() {
         JitModule clone = model.module().clone(true);
-        for (var e : overrides.entrySet()) {
+        java.util.Map<String, Tensor> edited = new java.util.LinkedHashMap<>();
+        for (ParameterEdit e : parameterEdits) {
+            Tensor base = edited.computeIfAbsent(e.path, p -> ModuleTree.tensors(model.module()).get(p));
+            edited.put(e.path, base.add(e.delta)); // a new tensor: the loaded weights are never written
+        }
+        for (var e : edited.entrySet()) {
             int dot = e.getKey().lastIndexOf('.');
             ModuleTree.find(clone, e.getKey().substring(0, dot)).setattr(e.getKey().substring(dot + 1), new IValue(e.getValue()));
         }
@@ -327,12 +371,12 @@ public final class HookedModel implements AutoCloseable {
             // a copy of our own: to() returns the caller's tensor itself when device and dtype already match,
             // and setVector writes into this one in place
             try (Tensor converted = v.to(model.device(), model.dtype())) {
-                vector = converted.clone();
+                vector = owned(converted.clone());
             }
             vectorAbsMax = absMax(vector);
             checkScale(coeff, vectorAbsMax);
             coefficient = coeff;
-            applied = torch.empty_like(vector);
+            applied = owned(torch.empty_like(vector));
             refresh();
         }
 
@@ -342,10 +386,12 @@ public final class HookedModel implements AutoCloseable {
                 throw new UserError("vector width " + d + " does not match the model width " + model.width()
                         + " at " + module);
             }
-            boolean twoD = where.kind() == Positions.Kind.ALIGNED || perRow;
-            if (v.dim() != (twoD ? 2 : 1)) {
+            boolean aligned = where.kind() == Positions.Kind.ALIGNED;
+            int rank = 1 + (aligned ? 1 : 0) + (perRow ? 1 : 0);
+            if (v.dim() != rank) {
+                String expected = perRow ? (aligned ? "[B, T, d]" : "[B, d]") : aligned ? "[T, d]" : "[d]";
                 throw new UserError("vector for " + module + " has shape " + java.util.Arrays.toString(Tensors.shape(v))
-                        + "; expected " + (twoD ? (perRow ? "[B, d]" : "[T, d]") : "[d]"));
+                        + "; expected " + expected);
             }
             try (Tensor finite = v.isfinite().all()) {
                 if (!finite.item_bool()) throw new UserError("vector for " + module + " contains NaN or infinity");
@@ -363,7 +409,7 @@ public final class HookedModel implements AutoCloseable {
         void check(int[][] prompts) {
             if (vector == null) return;
             Positions where = positions();
-            if (where.kind() == Positions.Kind.ALIGNED) {
+            if (where.kind() == Positions.Kind.ALIGNED && !perRow()) {
                 for (int[] p : prompts) {
                     if (vector.size(0) > p.length) {
                         throw new UserError("@aligned vector for " + module + " has " + vector.size(0)
@@ -445,35 +491,50 @@ public final class HookedModel implements AutoCloseable {
 
         @Override
         public void setVector(float[] values, long... shape) {
+            try (Tensor v = Tensors.floats(values, shape, model.device(), model.dtype())) {
+                setVector(v);
+            }
+        }
+
+        @Override
+        public void setVector(Tensor values) {
             if (op instanceof HookOp.Capture) throw new UserError("capture hook on " + module + " has no vector");
-            Tensor v = Tensors.floats(values, shape, model.device(), model.dtype());
-            checkShape(v, positions(), perRow());
-            double vMax = absMax(v);
+            checkShape(values, positions(), perRow());
+            double vMax = absMax(values);
             checkScale(coefficient, vMax);
             vectorAbsMax = vMax;
-            if (Tensors.shape(v).length == Tensors.shape(vector).length
-                    && java.util.Arrays.equals(Tensors.shape(v), Tensors.shape(vector))) {
-                vector.copy_(v);
-                v.close();
+            if (java.util.Arrays.equals(Tensors.shape(values), Tensors.shape(vector))) {
+                vector.copy_(values); // copies (and converts) into our own tensor: the caller's is never aliased
                 refresh();
             } else {
-                // a new shape (e.g. another aligned length): swap the attribute, still no recompilation
-                vector = v;
-                applied = torch.empty_like(vector);
+                // a new shape (e.g. another aligned length or batch size): swap the attribute, no recompilation
+                Tensor oldVector = vector;
+                Tensor oldApplied = applied;
+                try (Tensor converted = values.to(model.device(), model.dtype())) {
+                    vector = owned(converted.clone());
+                }
+                applied = owned(torch.empty_like(vector));
                 refresh();
                 if (state != null && built != null) {
                     state.setattr(HookSource.attribute(id, op), new IValue(applied));
                 }
+                oldVector.close(); // the graph's attribute held its own reference to the old one
+                oldApplied.close();
             }
         }
 
         @Override
         public List<Activation> captured() {
+            return captured(Integer.MAX_VALUE);
+        }
+
+        @Override
+        public List<Activation> captured(int n) {
             if (!(op instanceof HookOp.Capture)) throw new UserError("hook on " + module + " is not a capture");
             List<Activation> out = new ArrayList<>();
             if (state == null || built == null) return out;
             GenericList list = state.attr("cap" + id).toList();
-            for (long i = 0; i < list.size(); i++) {
+            for (long i = Math.max(0, list.size() - Math.max(0, n)); i < list.size(); i++) {
                 try (IValue item = list.get(i)) {
                     Tensor t = item.toTensor(); // a reference into item, which the try keeps alive
                     out.add(new Activation(Tensors.shape(t), Tensors.toFloats(t)));

@@ -40,13 +40,13 @@ public record Positions(Kind kind, int from) {
     }
 
     /** TorchScript: a bool {@code [Bc, T]} of the positions this hook acts on ({@code pos}, {@code plen} in scope). */
-    String maskExpression(String vectorAttr) {
+    String maskExpression(String vectorAttr, boolean perRow) {
         return switch (kind) {
             case ALL -> "pos >= 0";
             case PROMPT -> "(pos >= 0) & (pos < plen)";
             case GENERATED -> "pos >= plen";
             case FROM -> "pos >= " + from;
-            case ALIGNED -> "(pos >= 0) & (pos < self." + vectorAttr + ".size(0))";
+            case ALIGNED -> "(pos >= 0) & (pos < self." + vectorAttr + ".size(" + (perRow ? 1 : 0) + "))";
         };
     }
 

@@ -27,9 +27,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * <p>Two kinds: steer4j's own program ({@link Gpt2Program}, with attention masks, position ids and a KV
  * cache) and a foreign TorchScript GPT-2 ({@code input_ids -> logits}, e.g. traced from Hugging Face),
  * which is run by full recompute. The loaded module is never rewritten: hooks work on clones of it that
- * share its weights (see {@code dev.steer4j.hooks}).
+ * share its weights (see {@code dev.steer4j.hooks}). Steering goes through {@link #session()}s; closing the
+ * model closes its sessions and frees its native memory.
  */
-public final class Gpt2Model {
+public final class Gpt2Model implements AutoCloseable {
     public enum Kind { STEER4J, FOREIGN }
 
     /** The extra file that marks a steer4j archive; holds format and dtype. */
@@ -49,6 +50,8 @@ public final class Gpt2Model {
     private final int nLayer;
     private final GPT2Config config;
     private final Map<String, byte[]> extraFiles;
+    private final java.util.Set<dev.steer4j.session.SteeringSession> sessions = new java.util.LinkedHashSet<>();
+    private volatile boolean closed;
 
     private Gpt2Model(JitModule module, Kind kind, GPT2Config config, GPT2Tokenizer tokenizer, Device device,
                       ScalarType dtype, int width, int nPositions, int vocabSize, int nLayer,
@@ -94,7 +97,7 @@ public final class Gpt2Model {
     public Gpt2Model withDtype(ScalarType target) {
         if (target == dtype) return this;
         if (kind == Kind.FOREIGN) {
-            JitModule copy = module.clone();
+            JitModule copy = module().clone();
             copy.to(target);
             return new Gpt2Model(copy, kind, config, tokenizer, device, target, width, nPositions, vocabSize, nLayer,
                     extraFiles);
@@ -111,7 +114,7 @@ public final class Gpt2Model {
             throw new UserError("only a steer4j program can be rebuilt; this model is a foreign TorchScript module");
         }
         Map<String, Tensor> weights = new HashMap<>();
-        ModuleTree.tensors(module).forEach((name, t) -> {
+        ModuleTree.tensors(module()).forEach((name, t) -> {
             if (!name.startsWith("transformer.")) return;
             weights.put(name.substring("transformer.".length()),
                     zeroWeights ? zeros(Tensors.shape(t), target, device) : t.to(target));
@@ -166,7 +169,7 @@ public final class Gpt2Model {
     public long weightBytes() {
         java.util.Set<Long> seen = new java.util.HashSet<>();
         long total = 0;
-        for (Tensor t : ModuleTree.tensors(module).values()) {
+        for (Tensor t : ModuleTree.tensors(module()).values()) {
             if (seen.add(t.data_ptr().address())) total += t.numel() * t.element_size();
         }
         return total;
@@ -266,7 +269,7 @@ public final class Gpt2Model {
     /** Writes this model as one self-contained {@code .pt} (config and tokenizer inside), atomically. */
     public void save(Path out) {
         try {
-            writeArchive(module, extraFiles, out);
+            writeArchive(module(), extraFiles, out);
         } catch (IOException e) {
             throw new UserError("cannot write " + out + ": " + e.getMessage());
         }
@@ -313,7 +316,45 @@ public final class Gpt2Model {
         return nl < 0 ? s : s.substring(0, nl);
     }
 
-    public JitModule module() { return module; }
+    /**
+     * A new steering session on this model: its own hooks and edits over the shared weights. Close it when
+     * done (the model closes any left open when it closes).
+     */
+    public synchronized dev.steer4j.session.SteeringSession session() {
+        ensureOpen();
+        dev.steer4j.session.SteeringSession[] s = new dev.steer4j.session.SteeringSession[1];
+        s[0] = new dev.steer4j.session.SteeringSession(this, () -> forget(s[0]));
+        sessions.add(s[0]);
+        return s[0];
+    }
+
+    private synchronized void forget(dev.steer4j.session.SteeringSession s) {
+        sessions.remove(s);
+    }
+
+    /** Closes every open session, then frees the module and its weights; later use is an IllegalStateException. */
+    @Override
+    public void close() {
+        java.util.List<dev.steer4j.session.SteeringSession> open;
+        synchronized (this) {
+            if (closed) return;
+            open = java.util.List.copyOf(sessions);
+        }
+        for (dev.steer4j.session.SteeringSession s : open) s.close();
+        synchronized (this) {
+            closed = true;
+            module.close();
+        }
+    }
+
+    private void ensureOpen() {
+        if (closed) throw new IllegalStateException("this model is closed");
+    }
+
+    public JitModule module() {
+        ensureOpen();
+        return module;
+    }
     /** The files a saved archive carries beside the program (marker, config, tokenizer), by name. */
     public Map<String, byte[]> archiveFiles() { return java.util.Collections.unmodifiableMap(extraFiles); }
     public Kind kind() { return kind; }

@@ -26,7 +26,10 @@ public final class BiasSteering {
 
     private BiasSteering() {}
 
-    /** Edits the bias in {@code hm}'s clone (the loaded weights stay as they are); close to restore exactly. */
+    /**
+     * Adds to the bias in {@code hm}'s clone (the loaded weights stay as they are); edits of one bias add up,
+     * and closing the returned handle takes back this one only.
+     */
     public static AutoCloseable apply(HookedModel hm, String module, float[] vector, double coeff, Positions where) {
         if (where.kind() != Positions.Kind.ALL) {
             throw new UserError("bias steering adds the vector at every position; @" + where
@@ -56,10 +59,10 @@ public final class BiasSteering {
              Tensor u = v.mul(new Scalar(coeff))) {
             if (sub.equals("ln_1") || sub.equals("ln_2")) {
                 try (Tensor delta = u.matmul(params.get(bias.replace(".bias", ".weight")))) {
-                    return hm.overrideParameter(bias, original.add(delta));
+                    return hm.addToParameter(bias, delta);
                 }
             }
-            return hm.overrideParameter(bias, original.add(u));
+            return hm.addToParameter(bias, u);
         }
     }
 }
