@@ -5,6 +5,9 @@ import dev.steer4j.generate.Generation;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.session.Request;
+import dev.steer4j.session.Result;
+import dev.steer4j.session.SteeringSession;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -30,8 +33,11 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     SteerOptions steerOptions;
 
-    @Option(names = "--prompt", required = true, paramLabel = "P", description = "prompt (repeatable)")
+    @Option(names = "--prompt", paramLabel = "P", description = "prompt (repeatable)")
     List<String> prompts;
+
+    @Mixin
+    RequestsFile requests;
 
     @Option(names = "--max-new-tokens", defaultValue = "20", paramLabel = "N",
             description = "tokens to generate per prompt (default 20; a row stops early at <|endoftext|>)")
@@ -62,7 +68,9 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        requests.checkExclusive(prompts);
         Sampling sampling = sampling();
+        if (requests.given()) return runRequests(sampling);
         dev.steer4j.profile.Profiler profiler = profile == null ? null : dev.steer4j.profile.Profiler.start();
         Gpt2Model model = modelOptions.load();
         Generator generator = steerOptions.apply(model).generator();
@@ -87,6 +95,41 @@ final class GenerateCommand implements Callable<Integer> {
             for (int i = 0; i < results.size(); i++) {
                 if (i > 0) main.out().println();
                 main.out().println(results.get(i).prompt() + results.get(i).text());
+            }
+        }
+        return 0;
+    }
+
+    /** {@code --requests}: one batch, each row with its own steering, limit and sampling. */
+    private int runRequests(Sampling sampling) {
+        dev.steer4j.profile.Profiler profiler = profile == null ? null : dev.steer4j.profile.Profiler.start();
+        try (Gpt2Model model = modelOptions.load(); SteeringSession session = model.session()) {
+            List<Request> batch = requests.read(session, steerOptions, maxNewTokens, sampling);
+            int longest = batch.stream().mapToInt(Request::maxNewTokens).max().orElse(0);
+            List<Result> results;
+            boolean showProgress = !json && (long) longest * batch.size() >= PROGRESS_MIN_STEPS;
+            try (StepProgress progress = new StepProgress(main.err(), longest, showProgress)) {
+                results = session.run(batch, progress);
+            }
+            if (profiler != null) profiler.stopAndWrite(profile);
+            if (json) {
+                List<Map<String, Object>> out = new ArrayList<>();
+                for (Result g : results) {
+                    Map<String, Object> r = new LinkedHashMap<>();
+                    r.put("id", g.id());
+                    r.put("prompt", g.prompt());
+                    r.put("ids", g.ids());
+                    r.put("new_ids", g.newIds());
+                    r.put("text", g.text());
+                    r.put("finish_reason", g.finishReason().wireName());
+                    out.add(r);
+                }
+                Json.print(main.out(), Map.of("results", out));
+            } else {
+                for (int i = 0; i < results.size(); i++) {
+                    if (i > 0) main.out().println();
+                    main.out().println(results.get(i).prompt() + results.get(i).text());
+                }
             }
         }
         return 0;

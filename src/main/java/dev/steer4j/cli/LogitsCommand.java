@@ -1,6 +1,9 @@
 package dev.steer4j.cli;
 
 import dev.steer4j.generate.Generator;
+import dev.steer4j.generate.Sampling;
+import dev.steer4j.session.Request;
+import dev.steer4j.session.SteeringSession;
 import dev.steer4j.model.Gpt2Model;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -27,38 +30,57 @@ final class LogitsCommand implements Callable<Integer> {
     @Mixin
     SteerOptions steerOptions;
 
-    @Option(names = "--prompt", required = true, paramLabel = "P", description = "prompt (repeatable)")
+    @Option(names = "--prompt", paramLabel = "P", description = "prompt (repeatable)")
     List<String> prompts;
+
+    @Mixin
+    RequestsFile requests;
 
     @Option(names = "--json", description = "print one JSON object with the full logits")
     boolean json;
 
     @Override
     public Integer call() {
+        requests.checkExclusive(prompts);
+        if (requests.given()) {
+            try (Gpt2Model model = modelOptions.load(); SteeringSession session = model.session()) {
+                List<Request> batch = requests.read(session, steerOptions, 0, Sampling.GREEDY);
+                List<String> ids = batch.stream().map(Request::id).toList();
+                List<String> texts = batch.stream().map(Request::prompt).toList();
+                int[][] tokens = batch.stream().map(session::check).toArray(int[][]::new);
+                print(model, ids, texts, tokens, session.requestLogits(batch));
+            }
+            return 0;
+        }
         Gpt2Model model = modelOptions.load();
         Generator generator = steerOptions.apply(model).generator();
         int[][] ids = generator.encode(prompts, 0);
-        float[][] logits = generator.lastLogits(ids);
+        print(model, null, prompts, ids, generator.lastLogits(ids));
+        return 0;
+    }
+
+    /** Top tokens per prompt, or everything as JSON; {@code requestIds} null without --requests. */
+    private void print(Gpt2Model model, List<String> requestIds, List<String> prompts, int[][] ids, float[][] logits) {
         if (json) {
             List<Map<String, Object>> results = new ArrayList<>();
             for (int i = 0; i < ids.length; i++) {
                 Map<String, Object> r = new LinkedHashMap<>();
+                if (requestIds != null) r.put("id", requestIds.get(i));
                 r.put("prompt", prompts.get(i));
                 r.put("ids", ids[i]);
                 r.put("logits", logits[i]);
                 results.add(r);
             }
             Json.print(main.out(), Map.of("results", results));
-            return 0;
+            return;
         }
         for (int i = 0; i < ids.length; i++) {
-            main.out().println(Json.write(prompts.get(i)));
+            main.out().println((requestIds == null ? "" : requestIds.get(i) + " ") + Json.write(prompts.get(i)));
             for (int id : topIds(logits[i], TOP)) {
                 String token = Json.write(model.tokenizer().decode(new int[] {id}));
                 main.out().printf("  %10.5f  %6d  %s%n", logits[i][id], id, token);
             }
         }
-        return 0;
     }
 
     /** Indices of the k largest values, largest first (ties: lower id first). */

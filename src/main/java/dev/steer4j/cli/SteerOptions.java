@@ -18,6 +18,14 @@ public final class SteerOptions {
             description = "hook (default): forward hooks; bias: edit a downstream bias (every position only)")
     String mode;
 
+    /** The --steer specs, parsed; {@code --steer-mode bias} is refused (per-request steering is per-row hooks). */
+    public List<SteerSpec> specsForRequests() {
+        if (!mode.equals("hook")) {
+            throw new UserError("--requests steers each row with hooks; --steer-mode " + mode + " cannot be used with it");
+        }
+        return steer.stream().map(SteerSpec::parse).toList();
+    }
+
     /** The model with every --steer applied. */
     public HookedModel apply(Gpt2Model model) {
         SteerSpec.Mode m = switch (mode) {

@@ -178,17 +178,24 @@ public final class SteeringSession implements AutoCloseable {
         return generator.lastLogits(ids);
     }
 
+    /**
+     * Checks that {@code r} can run on this model (its prompt fits with its token limit; each entry's module,
+     * width and coefficient) and returns its prompt's ids; throws otherwise, before any work.
+     */
+    public int[] check(Request r) {
+        open();
+        if (perRequest == null) perRequest = new RequestSteering(hooks);
+        int[] ids = generator.encode(List.of(r.prompt()), r.maxNewTokens())[0];
+        for (Steer s : r.steer()) perRequest.check(s, ids.length);
+        return ids;
+    }
+
     /** Encodes and checks every request, then points the per-row hooks at their steering. */
     private int[][] prepare(List<Request> requests) {
         open();
         if (requests.isEmpty()) throw new UserError("no requests given");
-        if (perRequest == null) perRequest = new RequestSteering(hooks);
         int[][] ids = new int[requests.size()][];
-        for (int b = 0; b < ids.length; b++) {
-            Request r = requests.get(b);
-            ids[b] = generator.encode(List.of(r.prompt()), r.maxNewTokens())[0];
-            for (Steer s : r.steer()) perRequest.check(s, ids[b].length);
-        }
+        for (int b = 0; b < ids.length; b++) ids[b] = check(requests.get(b));
         perRequest.prepare(requests.stream().map(Request::steer).toList());
         return ids;
     }

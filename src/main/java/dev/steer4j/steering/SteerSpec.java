@@ -43,13 +43,9 @@ public record SteerSpec(Path file, double coefficient, Positions positions) {
     /** Registers every vector of the file on {@code hm} (hooks, or bias edits in BIAS mode). */
     public void apply(HookedModel hm, Mode mode) {
         VectorSet set = VectorFiles.read(file);
-        for (String module : set.names()) {
+        for (String module : modules(set, file, positions, null)) {
             int[] shape = set.shape(module);
             boolean aligned = shape.length == 2;
-            if (aligned != (positions.kind() == Positions.Kind.ALIGNED)) {
-                throw new UserError(file + ": vector for " + module + " has shape " + java.util.Arrays.toString(shape)
-                        + (aligned ? "; a [T, d] vector is position-aligned: use @aligned" : "; @aligned needs a [T, d] vector"));
-            }
             float[] data = set.data(module);
             if (mode == Mode.BIAS) {
                 BiasSteering.apply(hm, module, data, coefficient, positions);
@@ -59,5 +55,25 @@ public record SteerSpec(Path file, double coefficient, Positions positions) {
             hm.hookOutput(module, new HookOp.Add(
                     Tensors.floats(data, dims, hm.model().device(), hm.model().dtype()), coefficient, positions, false));
         }
+    }
+
+    /**
+     * The modules of {@code set} to steer ({@code only}, or all when null), each checked against
+     * {@code where}: a {@code [T, d]} vector is position-aligned and needs {@code aligned}, and only it.
+     */
+    public static java.util.List<String> modules(VectorSet set, Path file, Positions where, String only) {
+        if (only != null && !set.contains(only)) {
+            throw new UserError(file + " has no vector for module '" + only + "' (it has " + String.join(", ", set.names()) + ")");
+        }
+        java.util.List<String> modules = only == null ? set.names() : java.util.List.of(only);
+        for (String module : modules) {
+            int[] shape = set.shape(module);
+            boolean aligned = shape.length == 2;
+            if (aligned != (where.kind() == Positions.Kind.ALIGNED)) {
+                throw new UserError(file + ": vector for " + module + " has shape " + java.util.Arrays.toString(shape)
+                        + (aligned ? "; a [T, d] vector is position-aligned: use @aligned" : "; @aligned needs a [T, d] vector"));
+            }
+        }
+        return modules;
     }
 }
