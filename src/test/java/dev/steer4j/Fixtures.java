@@ -61,6 +61,14 @@ public final class Fixtures {
         return traced;
     }
 
+    /** One variant of steered_logits.json by name. */
+    public static JsonNode steeredVariant(String name) {
+        for (JsonNode v : expected("steered_logits.json").get("variants")) {
+            if (v.get("name").asText().equals(name)) return v;
+        }
+        throw new IllegalArgumentException(name);
+    }
+
     public static float[] floats(JsonNode array) {
         float[] out = new float[array.size()];
         for (int i = 0; i < out.length; i++) out[i] = (float) array.get(i).doubleValue();

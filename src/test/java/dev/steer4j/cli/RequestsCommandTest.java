@@ -41,13 +41,6 @@ class RequestsCommandTest {
         return f;
     }
 
-    static JsonNode variant(String name) {
-        for (JsonNode v : Fixtures.expected("steered_logits.json").get("variants")) {
-            if (v.get("name").asText().equals(name)) return v;
-        }
-        throw new IllegalArgumentException(name);
-    }
-
     @Test
     void eachLineIsSteeredByItsOwnEntriesLikeTheReference(@TempDir Path dir) throws IOException {
         writeVectors(dir);
@@ -66,10 +59,10 @@ class RequestsCommandTest {
         assertEquals(List.of("a", "b", "7", "5", "plain"),
                 List.of(out.get(0).get("id").asText(), out.get(1).get("id").asText(), out.get(2).get("id").asText(),
                         out.get(3).get("id").asText(), out.get(4).get("id").asText()));
-        check(out.get(0), variant("last_token_unit_every_position_c10").get("prompts").get(0));
-        check(out.get(1), variant("mean_every_position_c-2").get("prompts").get(1));
-        check(out.get(2), variant("actadd_aligned_c4").get("prompts").get(2));
-        check(out.get(3), variant("mean_every_position_c4").get("prompts").get(1));
+        check(out.get(0), Fixtures.steeredVariant("last_token_unit_every_position_c10").get("prompts").get(0));
+        check(out.get(1), Fixtures.steeredVariant("mean_every_position_c-2").get("prompts").get(1));
+        check(out.get(2), Fixtures.steeredVariant("actadd_aligned_c4").get("prompts").get(2));
+        check(out.get(3), Fixtures.steeredVariant("mean_every_position_c4").get("prompts").get(1));
         Fixtures.assertClose(Fixtures.floats(Fixtures.expected("logits.json").get("prompts").get(0).get("last_logits")),
                 Fixtures.floats(out.get(4).get("logits")), TOL, "unsteered line");
     }

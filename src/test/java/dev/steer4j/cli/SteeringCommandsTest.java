@@ -23,13 +23,6 @@ class SteeringCommandsTest {
         return Cli.convertedModel().toString();
     }
 
-    static JsonNode variant(String name) {
-        for (JsonNode v : Fixtures.expected("steered_logits.json").get("variants")) {
-            if (v.get("name").asText().equals(name)) return v;
-        }
-        throw new IllegalArgumentException(name);
-    }
-
     static String[] logitsArgs(String... extra) {
         List<String> a = new ArrayList<>(List.of("logits", "--model", model(), "--json"));
         for (String p : Fixtures.PROMPTS) { a.add("--prompt"); a.add(p); }
@@ -38,7 +31,7 @@ class SteeringCommandsTest {
     }
 
     static void assertSteered(JsonNode out, String variant) {
-        JsonNode expected = variant(variant).get("prompts");
+        JsonNode expected = Fixtures.steeredVariant(variant).get("prompts");
         for (int i = 0; i < 3; i++) {
             Fixtures.assertClose(Fixtures.floats(expected.get(i).get("last_logits")),
                     Fixtures.floats(out.get("results").get(i).get("logits")), TOL, variant + " prompt " + i);
