@@ -27,18 +27,43 @@ public final class Bench {
     /** A unit-norm random vector times 4 on the output of every block: the default steering load. */
     public static void steerEveryBlock(HookedModel hm, long seed) {
         Gpt2Model m = hm.model();
+        float[] v = unitTimes(m.width(), 4, new SplittableRandom(seed));
+        for (int l = 0; l < m.layers(); l++) {
+            try (var t = Tensors.floats(v, new long[]{v.length}, m.device(), m.dtype())) {
+                hm.hookOutput("transformer.h." + l, new HookOp.Add(t, 1.0, Positions.ALL, false));
+            }
+        }
+    }
+
+    /**
+     * Per-request steering with {@code k} distinct configurations over {@code batch} rows: row b gets
+     * configuration b mod k, a unit random vector times a coefficient of its own (4 down to 2) on every block,
+     * through one per-row hook per block, the mechanism of {@code SteeringSession.run}.
+     */
+    public static void steerDistinct(HookedModel hm, int batch, int k, long seed) {
+        Gpt2Model m = hm.model();
+        int d = m.width();
         SplittableRandom rnd = new SplittableRandom(seed);
-        float[] v = new float[m.width()];
+        float[][] configs = new float[k][];
+        for (int c = 0; c < k; c++) configs[c] = unitTimes(d, 4.0 - 2.0 * c / k, rnd);
+        float[] rows = new float[batch * d];
+        for (int b = 0; b < batch; b++) System.arraycopy(configs[b % k], 0, rows, b * d, d);
+        for (int l = 0; l < m.layers(); l++) {
+            try (var t = Tensors.floats(rows, new long[]{batch, d}, m.device(), m.dtype())) {
+                hm.hookOutput("transformer.h." + l, new HookOp.Add(t, 1.0, Positions.ALL, true));
+            }
+        }
+    }
+
+    private static float[] unitTimes(int width, double scale, SplittableRandom rnd) {
+        float[] v = new float[width];
         double norm = 0;
         for (int i = 0; i < v.length; i++) {
             v[i] = (float) (rnd.nextDouble() * 2 - 1);
             norm += v[i] * v[i];
         }
-        for (int i = 0; i < v.length; i++) v[i] = (float) (4 * v[i] / Math.sqrt(norm));
-        for (int l = 0; l < m.layers(); l++) {
-            hm.hookOutput("transformer.h." + l, new HookOp.Add(
-                    Tensors.floats(v, new long[]{v.length}, m.device(), m.dtype()), 1.0, Positions.ALL, false));
-        }
+        for (int i = 0; i < v.length; i++) v[i] = (float) (scale * v[i] / Math.sqrt(norm));
+        return v;
     }
 
     public static Map<String, Object> run(Gpt2Model model, HookedModel steered, Settings s) {

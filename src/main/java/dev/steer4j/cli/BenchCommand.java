@@ -50,6 +50,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "T", description = "libtorch intra-op threads (default: libtorch's)")
     Integer threads;
 
+    @Option(names = "--distinct", paramLabel = "K",
+            description = "steered side: K distinct vectors and coefficients across the batch rows, per-request"
+                    + " style (one per-row hook per block); default: one vector on every block for all rows")
+    Integer distinct;
+
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "seed for prompts and the default vector")
     long seed;
 
@@ -86,7 +91,13 @@ final class BenchCommand implements Callable<Integer> {
         Profiler profiler = profile == null ? null : Profiler.start();
         HookedModel steered = steerOptions.apply(model);
         boolean defaultSteer = steerOptions.steer.isEmpty();
-        if (defaultSteer) Bench.steerEveryBlock(steered, seed);
+        if (distinct != null) {
+            if (distinct < 1 || distinct > batch) throw new UserError("--distinct must be between 1 and --batch (" + batch + ")");
+            if (!defaultSteer) throw new UserError("--distinct makes its own vectors; it cannot be combined with --steer");
+            Bench.steerDistinct(steered, batch, distinct, seed);
+        } else if (defaultSteer) {
+            Bench.steerEveryBlock(steered, seed);
+        }
         Map<String, Object> result = new LinkedHashMap<>();
         Map<String, Object> settings = new LinkedHashMap<>();
         settings.put("model", modelOptions.model == null ? "built-in (docs/DEFAULT_MODEL.md)" : modelOptions.model.toString());
@@ -99,8 +110,11 @@ final class BenchCommand implements Callable<Integer> {
         settings.put("repeats", repeats);
         settings.put("warmup", warmup);
         settings.put("threads", torch.get_num_threads());
-        settings.put("steer", defaultSteer ? "default: a unit random vector x4 on every block (" + model.layers() + ")"
+        settings.put("steer", distinct != null
+                ? distinct + " distinct random vectors and coefficients across the rows, on every block (" + model.layers() + ")"
+                : defaultSteer ? "default: a unit random vector x4 on every block (" + model.layers() + ")"
                 : String.join(" ", steerOptions.steer));
+        settings.put("distinct", distinct == null ? 1 : distinct);
         result.put("settings", settings);
         result.putAll(Bench.run(model, steered, new Bench.Settings(batch, promptTokens, newTokens, repeats, warmup, seed)));
         if (bandwidthGbps != null) {
