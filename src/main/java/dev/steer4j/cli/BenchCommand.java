@@ -47,7 +47,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--dtype", paramLabel = "D", description = "run in float32, float16 or bfloat16 (default: the model's)")
     String dtype;
 
-    @Option(names = "--threads", paramLabel = "T", description = "libtorch intra-op threads (default: libtorch's)")
+    @Option(names = "--threads", paramLabel = "T", description = "libtorch intra-op threads (default: steer4j's measured default; STEER4J_THREADS=native for libtorch's own)")
     Integer threads;
 
     @Option(names = "--distinct", paramLabel = "K",
@@ -79,8 +79,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (threads != null) {
             if (threads < 1) throw new UserError("--threads must be >= 1");
-            dev.steer4j.runtime.Torch.load();
-            torch.set_num_threads(threads);
+            dev.steer4j.runtime.Threads.set(threads);
         }
         Gpt2Model model = modelOptions.load();
         if (dtype != null) model = model.withDtype(Tensors.parseFloatType(dtype));
@@ -110,6 +109,7 @@ final class BenchCommand implements Callable<Integer> {
         settings.put("repeats", repeats);
         settings.put("warmup", warmup);
         settings.put("threads", torch.get_num_threads());
+        settings.put("parallel", dev.steer4j.runtime.Threads.report());
         settings.put("steer", distinct != null
                 ? distinct + " distinct random vectors and coefficients across the rows, on every block (" + model.layers() + ")"
                 : defaultSteer ? "default: a unit random vector x4 on every block (" + model.layers() + ")"

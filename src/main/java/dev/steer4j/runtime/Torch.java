@@ -43,6 +43,7 @@ public final class Torch {
                     + " (is the org.bytedeco:pytorch jar for this platform on the class path?)", e);
         }
         loaded = true;
+        Threads.apply();
     }
 
     private static String oneLine(Throwable e) {

@@ -47,6 +47,12 @@ class BenchAndProfileTest {
         assertEquals(4, settings.get("prompt_tokens").asInt());
         assertEquals(3, settings.get("new_tokens").asInt());
         assertEquals("float32", settings.get("dtype").asText());
+        JsonNode parallel = settings.get("parallel");
+        assertEquals(settings.get("threads").asInt(), parallel.get("intra_op_threads").asInt());
+        assertTrue(parallel.get("policy").asText().startsWith("steer4j default"), parallel.toString());
+        assertEquals("OpenBLAS", parallel.get("blas").asText());
+        assertTrue(parallel.has("omp_wait_policy") && parallel.has("openblas_num_threads"), parallel.toString());
+        assertEquals(1, settings.get("distinct").asInt());
         for (String side : List.of("unsteered", "steered")) {
             for (String m : List.of("prefill_ms", "decode_ms_per_token", "tokens_per_s")) assertStats(out.get(side).get(m), side + "." + m);
         }
@@ -72,6 +78,16 @@ class BenchAndProfileTest {
                 "--steer", vec + "*10", "--profile", trace.toString(), "--json").okJson();
         assertTrue(phases(trace).containsAll(List.of("load_model", "tokenize", "prefill", "decode_step", "sampling",
                 "steering_build", "steering_update")), phases(trace).toString());
+    }
+
+    @Test
+    void benchDistinctSteersRowsWithTheirOwnVectors() {
+        JsonNode out = Cli.run("bench", "--model", Cli.convertedModel().toString(), "--batch", "4", "--distinct", "4",
+                "--prompt-tokens", "4", "--new-tokens", "3", "--repeats", "1", "--warmup", "0", "--json").okJson();
+        assertEquals(4, out.get("settings").get("distinct").asInt());
+        assertTrue(out.get("settings").get("steer").asText().startsWith("4 distinct"));
+        assertTrue(Cli.run("bench", "--model", Cli.convertedModel().toString(), "--batch", "2", "--distinct", "3", "--json")
+                .badInput().contains("--distinct"));
     }
 
     @Test
