@@ -48,8 +48,8 @@ configs=(
   "124m-b1 $out/gpt2-124m $out/gpt2-124m.pt $out/gpt2-124m-love.safetensors 1 16 32 3 2"
   "124m-b16 $out/gpt2-124m $out/gpt2-124m.pt $out/gpt2-124m-love.safetensors 16 16 32 3 2"
 )
-# steer4j: libtorch's default threading measured best here (an explicit --threads 1 was ~40% slower on the
-# tiny model, --threads 2 far slower); Python: torch at 1 thread with OpenBLAS's own threads (benchmarking.md)
+# steer4j: its own defaults (it sets libtorch's threads itself, runtime/Threads.java; STEER4J_THREADS overrides);
+# Python: torch at 1 thread with OpenBLAS's own threads, its best measured setting (benchmarking.md)
 java_threads=()
 [[ -n "${STEER4J_THREADS:-}" ]] && java_threads=(--threads "$STEER4J_THREADS")
 threads_py="${PY_THREADS:-1}"
@@ -71,6 +71,12 @@ for ((r = 1; r <= rounds; r++)); do
       fi
     done
   done
+  # per-request steering: 16 distinct vectors and coefficients across a batch of 16 against one for all rows
+  for k in 1 16; do
+    echo "round $r: 124m-b16 --distinct $k" >&2
+    "${blas_env[@]}" java -jar target/steer4j.jar bench --model "$out/gpt2-124m.pt" --batch 16 --prompt-tokens 16 \
+        --new-tokens 32 --repeats 3 --warmup 2 "${java_threads[@]}" --distinct "$k" --json > "$out/124m-b16-d$k.java.$r.json"
+  done
 done
 
 "$py" - "$out" "$rounds" <<'PY'
@@ -91,6 +97,10 @@ for name in ["tiny-b1", "tiny-b16", "124m-b1", "124m-b16"]:
     paired = statistics.median(x["steered_over_unsteered_paired"]["median"] for x in j)
     print(f"{name:10} {ju:13.1f} {js:11.1f} {js/ju:8.3f} {paired:7.3f} {pu:12.1f} {ps:10.1f} {ps/pu:10.3f} {js/ps:16.2f}")
 print(f"124m batch16/batch1 (steer4j, steered): {tps['124m-b16']/tps['124m-b1']:.2f}x")
+d1, d16 = med(load("124m-b16-d1", "java"), "steered"), med(load("124m-b16-d16", "java"), "steered")
+print(f"124m batch 16, per-request steering: --distinct 16 {d16:.1f} / --distinct 1 {d1:.1f} tokens/s = {d16/d1:.3f}")
+par = load("124m-b16", "java")[0]["settings"]["parallel"]
+print(f"steer4j threading: {par['policy']}, intra-op {par['intra_op_threads']}, {par['blas']}, cores {par['cores']}")
 rss = max(x["peak_rss_mb"] for x in load("124m-b16", "java"))
 print(f"steer4j peak RSS, 124m batch 16: {rss:.0f} MB")
 cores = {l.split("Core:", 1)[1].strip() for l in open(f"{out}/124m-b16.java.1.err") if "Core:" in l}
