@@ -10,13 +10,13 @@ public record Sampling(boolean greedy, double temperature, int topK, double topP
     public Sampling {
         if (!greedy) {
             if (!(temperature > 0) || Double.isInfinite(temperature)) {
-                throw new dev.steer4j.UserError("--temperature must be a positive number, got " + temperature);
+                throw new dev.steer4j.UserError("temperature must be a positive number, got " + temperature);
             }
             if (topK < 0) {
-                throw new dev.steer4j.UserError("--top-k must be >= 0 (0 = off), got " + topK);
+                throw new dev.steer4j.UserError("top-k must be >= 0 (0 = off), got " + topK);
             }
             if (!(topP > 0 && topP <= 1)) {
-                throw new dev.steer4j.UserError("--top-p must be in (0, 1], got " + topP);
+                throw new dev.steer4j.UserError("top-p must be in (0, 1], got " + topP);
             }
         }
     }
