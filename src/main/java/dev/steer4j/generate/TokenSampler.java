@@ -1,129 +1,22 @@
 package dev.steer4j.generate;
 
-import java.util.Arrays;
-import java.util.SplittableRandom;
-
-/**
- * Draws one token from a row of logits with temperature, then top-k, then top-p (nucleus) filtering, the
- * order Hugging Face applies them. Each batch row has its own settings and its own random stream, derived
- * from its seed and stream index, so a row's text does not depend on which other prompts share its batch.
- *
- * <p>Only the candidates that survive filtering are sorted: top-k selects k with a partial sort, and with
- * no filter at all the full distribution is sampled without sorting.
- */
+/** The token choosers of one batch: row b has its own {@link RequestSampler}. */
 final class TokenSampler {
-    private final Sampling[] settings;
-    private final SplittableRandom[] rngs;
+    private final RequestSampler[] rows;
 
-    /** One sampler per row, all with the same settings; row b draws from stream b of the seed. */
+    /** All rows with the same settings; row b draws from stream b of the seed. */
     TokenSampler(Sampling s, int rows) {
-        this(fill(s, rows), rangeOf(rows));
+        this.rows = new RequestSampler[rows];
+        for (int b = 0; b < rows; b++) this.rows[b] = new RequestSampler(s, b);
     }
 
     /** Row b samples with {@code settings[b]} from stream {@code streams[b]} of its own seed (greedy rows: argmax). */
     TokenSampler(Sampling[] settings, int[] streams) {
-        this.settings = settings.clone();
-        rngs = new SplittableRandom[settings.length];
-        for (int b = 0; b < settings.length; b++) {
-            rngs[b] = new SplittableRandom(settings[b].seed() * 0x9E3779B97F4A7C15L + streams[b]);
-        }
-    }
-
-    private static Sampling[] fill(Sampling s, int rows) {
-        Sampling[] out = new Sampling[rows];
-        java.util.Arrays.fill(out, s);
-        return out;
-    }
-
-    private static int[] rangeOf(int rows) {
-        int[] r = new int[rows];
-        for (int b = 0; b < rows; b++) r[b] = b;
-        return r;
+        rows = new RequestSampler[settings.length];
+        for (int b = 0; b < rows.length; b++) rows[b] = new RequestSampler(settings[b], streams[b]);
     }
 
     int sample(float[] logits, int offset, int vocab, int row) {
-        Sampling s = settings[row];
-        if (s.greedy()) return argmax(logits, offset, vocab);
-        int[] order = candidates(s, logits, offset, vocab);
-        double max = Double.NEGATIVE_INFINITY;
-        for (int id : order) max = Math.max(max, logits[offset + id] / s.temperature());
-        double[] p = new double[order.length];
-        double sum = 0;
-        for (int i = 0; i < order.length; i++) {
-            p[i] = Math.exp(logits[offset + order[i]] / s.temperature() - max);
-            sum += p[i];
-        }
-        int keep = order.length;
-        if (s.topP() < 1.0) {
-            // the smallest prefix of the sorted candidates whose mass reaches topP (at least one token)
-            double cumulative = 0;
-            for (int i = 0; i < order.length; i++) {
-                cumulative += p[i] / sum;
-                if (cumulative >= s.topP()) {
-                    keep = i + 1;
-                    break;
-                }
-            }
-        }
-        double mass = 0;
-        for (int i = 0; i < keep; i++) mass += p[i];
-        double u = rngs[row].nextDouble() * mass;
-        double acc = 0;
-        for (int i = 0; i < keep; i++) {
-            acc += p[i];
-            if (u < acc) return order[i];
-        }
-        return order[keep - 1];
-    }
-
-    /** Candidate ids: all (unsorted) when nothing filters, else the top-k or all, sorted by logit descending. */
-    private static int argmax(float[] logits, int offset, int vocab) {
-        int best = 0;
-        for (int i = 1; i < vocab; i++) if (logits[offset + i] > logits[offset + best]) best = i;
-        return best;
-    }
-
-    private static int[] candidates(Sampling s, float[] logits, int offset, int vocab) {
-        boolean filter = s.topK() > 0 || s.topP() < 1.0;
-        if (!filter) {
-            int[] all = new int[vocab];
-            for (int i = 0; i < vocab; i++) all[i] = i;
-            return all;
-        }
-        int k = s.topK() > 0 ? Math.min(s.topK(), vocab) : vocab;
-        // sort (logit, id) pairs packed in longs: primitive sort, ties broken by lower id first
-        long[] keys = new long[vocab];
-        for (int i = 0; i < vocab; i++) keys[i] = ((long) descendingKey(logits[offset + i]) << 32) | i;
-        if (k < vocab) {
-            keys = smallest(keys, k);
-        } else {
-            Arrays.sort(keys);
-        }
-        int[] out = new int[k];
-        for (int i = 0; i < k; i++) out[i] = (int) (keys[i] & 0xffffffffL);
-        return out;
-    }
-
-    /** An int that orders floats descending when compared as signed ints. */
-    private static int descendingKey(float f) {
-        int bits = Float.floatToIntBits(f);
-        int ascending = bits >= 0 ? bits : bits ^ 0x7fffffff;
-        return ~ascending;
-    }
-
-    /** The k smallest keys, sorted, via a bounded max-heap. */
-    private static long[] smallest(long[] keys, int k) {
-        java.util.PriorityQueue<Long> heap = new java.util.PriorityQueue<>(k, java.util.Comparator.reverseOrder());
-        for (long key : keys) {
-            if (heap.size() < k) heap.add(key);
-            else if (key < heap.peek()) {
-                heap.poll();
-                heap.add(key);
-            }
-        }
-        long[] out = new long[heap.size()];
-        for (int i = 0; i < out.length; i++) out[i] = heap.poll();
-        Arrays.sort(out);
-        return out;
+        return rows[row].sample(logits, offset, vocab);
     }
 }
