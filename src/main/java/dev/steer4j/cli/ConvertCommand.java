@@ -30,17 +30,21 @@ final class ConvertCommand implements Callable<Integer> {
             description = "float32 (default), float16 or bfloat16")
     String dtype;
 
+    @Option(names = "--no-tokenizer",
+            description = "write the model without vocab.json and merges.txt (loading it then needs --tokenizer DIR)")
+    boolean noTokenizer;
+
     @Override
     public Integer call() throws Exception {
         ScalarType type = Tensors.parseFloatType(dtype);
         Gpt2Model model;
         try (HfCheckpoint ck = HfCheckpoint.open(hf)) {
-            model = Gpt2Model.fromCheckpoint(ck, type, Devices.parse("cpu"));
+            model = Gpt2Model.fromCheckpoint(ck, type, Devices.parse("cpu"), !noTokenizer);
         }
         model.save(out);
-        main.out().printf("wrote %s (%,d bytes): %d layers, width %d, %d positions, vocab %d, %s%n", out,
+        main.out().printf("wrote %s (%,d bytes): %d layers, width %d, %d positions, vocab %d, %s%s%n", out,
                 Files.size(out), model.layers(), model.width(), model.maxPositions(), model.vocabSize(),
-                Tensors.floatTypeName(model.dtype()));
+                Tensors.floatTypeName(model.dtype()), noTokenizer ? ", no tokenizer" : "");
         return 0;
     }
 }

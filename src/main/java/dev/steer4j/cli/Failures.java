@@ -1,11 +1,12 @@
 package dev.steer4j.cli;
 
+import dev.steer4j.IoErrors;
 import dev.steer4j.UserError;
 import dev.steer4j.safetensors.SafetensorsException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.file.FileSystemException;
-import java.nio.file.NoSuchFileException;
 import picocli.CommandLine.ParameterException;
 
 /**
@@ -30,11 +31,15 @@ final class Failures {
 
     static boolean isUserError(Throwable t) {
         return t instanceof UserError || t instanceof IllegalArgumentException || t instanceof SafetensorsException
-                || t instanceof ParameterException || t instanceof FileSystemException;
+                || t instanceof ParameterException || t instanceof FileSystemException
+                || t instanceof CharacterCodingException;
     }
 
     private static String message(Throwable t, boolean user) {
-        String msg = t instanceof NoSuchFileException nsf ? "no such file: " + nsf.getFile() : firstLine(t.getMessage());
+        // the JDK's messages for these are a bare path or "Input length = 1": say what went wrong
+        String msg = t instanceof FileSystemException fse ? IoErrors.reason(fse) + ": " + fse.getFile()
+                : t instanceof CharacterCodingException cce ? "an input file is " + IoErrors.reason(cce)
+                : firstLine(t.getMessage());
         if (t instanceof ParameterException pe && pe.getCommandLine() != null) {
             msg = msg + " (see " + pe.getCommandLine().getCommandSpec().qualifiedName() + " --help)";
         }

@@ -58,7 +58,13 @@ public final class Main implements Callable<Integer> {
             cl.setErr(new PrintWriter(err, true));
             cl.setParameterExceptionHandler((ex, a) -> Failures.report(ex, err));
             cl.setExecutionExceptionHandler((ex, c, parsed) -> Failures.report(ex, err));
-            return cl.execute(args);
+            int code = cl.execute(args);
+            // a PrintStream keeps write errors to itself: without this, `> out.json` on a full disk would exit 0
+            if (out.checkError()) {
+                err.println("steer4j: cannot write standard output (is the disk full or the pipe closed?)");
+                return code == 0 ? Failures.BAD_INPUT : code;
+            }
+            return code;
         } catch (Throwable t) {
             // Errors (e.g. a native library that fails to link) bypass picocli's handlers
             return Failures.report(t, err);

@@ -106,8 +106,10 @@ final class VectorCommand implements Callable<Integer> {
                 din.transferTo(java.io.OutputStream.nullOutputStream());
             }
             return HexFormat.of().formatHex(sha.digest());
-        } catch (IOException | NoSuchAlgorithmException e) {
-            throw new UserError("cannot hash the model file: " + e.getMessage());
+        } catch (IOException e) {
+            throw new UserError("cannot hash the model file: " + dev.steer4j.IoErrors.reason(e));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 }

@@ -75,7 +75,9 @@ public final class ProgramExport {
         }
         try {
             Gpt2Model.writeArchive(program, files, out);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException e) {
+            throw new UserError("cannot write " + out + ": " + dev.steer4j.IoErrors.reason(e));
+        } catch (RuntimeException e) {
             throw new UserError("cannot write " + out + ": " + e.getMessage());
         }
         return manifest;

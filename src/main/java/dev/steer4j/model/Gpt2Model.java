@@ -1,5 +1,6 @@
 package dev.steer4j.model;
 
+import dev.steer4j.IoErrors;
 import dev.steer4j.UserError;
 import dev.steer4j.runtime.Devices;
 import dev.steer4j.runtime.Tensors;
@@ -7,9 +8,11 @@ import dev.steer4j.runtime.Torch;
 import dev.steer4j.tokenizer.GPT2Tokenizer;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.Map;
 import org.bytedeco.javacpp.BytePointer;
@@ -70,24 +73,47 @@ public final class Gpt2Model implements AutoCloseable {
         module.eval();
     }
 
-    /** Builds steer4j's program from a Hugging Face checkpoint, in memory. */
+    /** Builds steer4j's program from a Hugging Face checkpoint, in memory, with the checkpoint's tokenizer. */
     public static Gpt2Model fromCheckpoint(HfCheckpoint ck, ScalarType dtype, Device device) {
+        return fromCheckpoint(ck, dtype, device, true);
+    }
+
+    /**
+     * Builds steer4j's program from a Hugging Face checkpoint, in memory; {@code withTokenizer} false leaves the
+     * tokenizer out (loading the archive then needs --tokenizer). Refuses a weight that is not finite.
+     */
+    public static Gpt2Model fromCheckpoint(HfCheckpoint ck, ScalarType dtype, Device device, boolean withTokenizer) {
         Torch.load();
         GPT2Config c = ck.config();
-        Map<String, Tensor> weights = new HashMap<>();
-        for (String name : ck.canonicalNames()) {
-            weights.put(name, Tensors.fromBytes(ck.data(name), ck.dtype(name), ck.info(name).shape(), dtype, device));
-        }
-        JitModule program = Gpt2Program.build(c, weights::get, Tensors.lowestFinite(dtype));
         Map<String, byte[]> extra = new HashMap<>();
         extra.put(MARKER, marker(dtype));
         extra.put("config.json", c.toJson().getBytes(StandardCharsets.UTF_8));
-        extra.put("vocab.json", readIfPresent(ck.dir().resolve("vocab.json")));
-        extra.put("merges.txt", readIfPresent(ck.dir().resolve("merges.txt")));
-        GPT2Tokenizer tok = extra.get("vocab.json") == null || extra.get("merges.txt") == null
-                ? null : GPT2Tokenizer.fromFiles(extra.get("vocab.json"), extra.get("merges.txt"));
+        GPT2Tokenizer tok = null;
+        if (withTokenizer) {
+            extra.put("vocab.json", readTokenizerFile(ck.dir(), "vocab.json"));
+            extra.put("merges.txt", readTokenizerFile(ck.dir(), "merges.txt"));
+            tok = GPT2Tokenizer.fromFiles(extra.get("vocab.json"), extra.get("merges.txt"));
+        }
+        Map<String, Tensor> weights = new HashMap<>();
+        for (String name : ck.canonicalNames()) {
+            Tensor w = Tensors.fromBytes(ck.data(name), ck.dtype(name), ck.info(name).shape(), dtype, device);
+            if (!Tensors.allFinite(w)) throw nonFinite(ck, name, dtype);
+            weights.put(name, w);
+        }
+        JitModule program = Gpt2Program.build(c, weights::get, Tensors.lowestFinite(dtype));
         return new Gpt2Model(program, Kind.STEER4J, c, tok, device, dtype, c.nEmbd(), c.nPositions(),
                 c.vocabSize(), c.nLayer(), extra);
+    }
+
+    /** NaN or infinity in the file, or finite values that overflowed the target dtype. */
+    private static UserError nonFinite(HfCheckpoint ck, String name, ScalarType dtype) {
+        String tensor = "checkpoint " + ck.dir() + ": tensor " + ck.info(name).name();
+        ScalarType stored = Tensors.scalarType(ck.dtype(name));
+        try (Tensor w = Tensors.fromBytes(ck.data(name), ck.dtype(name), ck.info(name).shape(), stored, new Device("cpu"))) {
+            return new UserError(Tensors.allFinite(w)
+                    ? tensor + " has values beyond the range of " + Tensors.floatTypeName(dtype) + " (pick a wider --dtype)"
+                    : tensor + " holds NaN or infinite values");
+        }
     }
 
     /**
@@ -178,18 +204,24 @@ public final class Gpt2Model implements AutoCloseable {
     /** Loads a {@code .pt}: steer4j's own archive, or a foreign TorchScript GPT-2 with {@code tokenizerDir}. */
     public static Gpt2Model load(Path file, Path tokenizerDir, Device device) {
         Torch.load();
-        if (!Files.isRegularFile(file)) {
-            throw new UserError("model file not found: " + file);
-        }
+        IoErrors.requireFile(file, "model file");
         ExtraFilesMap extra = new ExtraFilesMap();
         for (String name : EXTRA_FILES) {
             extra.put(new BytePointer(name), "");
         }
+        ArchiveCrc.verify(file);
         JitModule m;
         try {
             m = torch.load(new BytePointer(file.toString()), new DeviceOptional(device), extra);
         } catch (RuntimeException e) {
             throw new UserError("cannot load " + file + " as a TorchScript archive: " + firstLine(e.getMessage()));
+        }
+        // the CRCs say the file is as written; this catches a model that was saved broken (e.g. training diverged)
+        java.util.Set<Long> seen = new java.util.HashSet<>(); // a tied embedding once
+        for (Map.Entry<String, Tensor> t : ModuleTree.tensors(m).entrySet()) {
+            if (seen.add(t.getValue().data_ptr().address()) && !Tensors.allFinite(t.getValue())) {
+                throw new UserError(file + ": weight " + t.getKey() + " holds NaN or infinite values");
+            }
         }
         Map<String, byte[]> files = new HashMap<>();
         for (String name : EXTRA_FILES) {
@@ -271,7 +303,7 @@ public final class Gpt2Model implements AutoCloseable {
         try {
             writeArchive(module(), extraFiles, out);
         } catch (IOException e) {
-            throw new UserError("cannot write " + out + ": " + e.getMessage());
+            throw new UserError("cannot write " + out + ": " + IoErrors.reason(e));
         }
     }
 
@@ -284,7 +316,9 @@ public final class Gpt2Model implements AutoCloseable {
                     extra.put(new BytePointer(e.getKey()), new String(e.getValue(), StandardCharsets.UTF_8));
                 }
             }
-            program.save(tmp.toString(), extra);
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                ArchiveSink.write(ch, stream -> program.save(stream, extra));
+            }
         });
     }
 
@@ -302,11 +336,16 @@ public final class Gpt2Model implements AutoCloseable {
         }
     }
 
-    private static byte[] readIfPresent(Path p) {
+    private static byte[] readTokenizerFile(Path dir, String name) {
+        Path p = dir.resolve(name);
+        if (!Files.exists(p)) {
+            throw new UserError("checkpoint " + dir + " has no " + name + ", so the model would have no tokenizer"
+                    + " (convert --no-tokenizer writes one without; loading it then needs --tokenizer DIR)");
+        }
         try {
-            return Files.isRegularFile(p) ? Files.readAllBytes(p) : null;
+            return Files.readAllBytes(p);
         } catch (IOException e) {
-            throw new UserError("cannot read " + p + ": " + e.getMessage());
+            throw new UserError("cannot read " + p + ": " + IoErrors.reason(e));
         }
     }
 

@@ -7,6 +7,7 @@ import dev.steer4j.safetensors.SafetensorsFile;
 import dev.steer4j.safetensors.TensorInfo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -61,7 +62,7 @@ public final class HfCheckpoint implements AutoCloseable {
         if (!Files.isRegularFile(configPath)) {
             throw new IllegalArgumentException("checkpoint " + dir + ": missing config.json");
         }
-        String configJson = Files.readString(configPath, StandardCharsets.UTF_8);
+        String configJson = readText(dir, configPath);
         GPT2Config config;
         try {
             config = GPT2Config.fromJson(configJson);
@@ -146,7 +147,7 @@ public final class HfCheckpoint implements AutoCloseable {
     private static Map<String, String> readWeightMap(Path dir, Path index) throws IOException {
         JsonNode root;
         try {
-            root = JSON.readTree(Files.readString(index, StandardCharsets.UTF_8));
+            root = JSON.readTree(readText(dir, index));
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw new IllegalArgumentException("checkpoint " + dir + ": model.safetensors.index.json is not valid JSON: "
                     + e.getOriginalMessage());
@@ -165,6 +166,14 @@ public final class HfCheckpoint implements AutoCloseable {
             out.put(e.getKey(), e.getValue().textValue());
         }
         return out;
+    }
+
+    private static String readText(Path dir, Path file) throws IOException {
+        try {
+            return Files.readString(file, StandardCharsets.UTF_8);
+        } catch (CharacterCodingException e) {
+            throw new IllegalArgumentException("checkpoint " + dir + ": " + file.getFileName() + " is not valid UTF-8 text");
+        }
     }
 
     /** The canonical tensor names of a config, in HF module order. */

@@ -79,7 +79,7 @@ public final class Profiler {
         try {
             dev.steer4j.AtomicFiles.write(file, tmp -> new ObjectMapper().writeValue(tmp.toFile(), trace));
         } catch (IOException e) {
-            throw new UserError("cannot write profile " + file + ": " + e.getMessage());
+            throw new UserError("cannot write profile " + file + ": " + dev.steer4j.IoErrors.reason(e));
         }
     }
 }

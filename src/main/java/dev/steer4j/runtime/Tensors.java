@@ -6,6 +6,7 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.GenericList;
 import org.bytedeco.pytorch.IValue;
+import org.bytedeco.pytorch.T_TensorTensor_T;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.TensorType;
@@ -69,6 +70,18 @@ public final class Tensors {
         view.close();
         p.close();
         return owned;
+    }
+
+    /** Whether every element is finite (no NaN, no infinity); integer and bool tensors always are. */
+    public static boolean allFinite(Tensor t) {
+        ScalarType type = t.scalar_type().intern();
+        boolean isFloat = type == ScalarType.Float || type == ScalarType.Half || type == ScalarType.BFloat16
+                || type == ScalarType.Double;
+        if (!isFloat || t.numel() == 0) return true;
+        // one pass and no temporaries (isfinite().all() took 4-5x longer on GPT-2 124M): min and max propagate NaN
+        try (T_TensorTensor_T range = t.aminmax(); Tensor lo = range.get0(); Tensor hi = range.get1()) {
+            return Double.isFinite(lo.item_double()) && Double.isFinite(hi.item_double());
+        }
     }
 
     public static Tensor longs(long[] values, long[] shape, Device device) {

@@ -2,6 +2,7 @@ package dev.steer4j.steering;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.steer4j.IoErrors;
 import dev.steer4j.UserError;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.steering.io.VectorSet;
@@ -31,7 +32,7 @@ public final class ContrastivePairs {
         try {
             lines = Files.readAllLines(file);
         } catch (IOException e) {
-            throw new UserError("cannot read pairs file " + file + ": " + e.getMessage());
+            throw new UserError("cannot read pairs file " + file + ": " + IoErrors.reason(e));
         }
         ObjectMapper json = new ObjectMapper();
         List<Pair> pairs = new ArrayList<>();
@@ -76,8 +77,10 @@ public final class ContrastivePairs {
         for (String m : modules) {
             float[] v = switch (method) {
                 case MEAN -> VectorMath.mean(VectorMath.sub(hp.get(m), hn.get(m)));
-                case PCA_DIFF -> orient(firstComponent(VectorMath.sub(hp.get(m), hn.get(m))), hp.get(m), hn.get(m));
-                case PCA_CENTER -> orient(firstComponent(centered(hp.get(m), hn.get(m))), hp.get(m), hn.get(m));
+                case PCA_DIFF -> orient(firstComponent(VectorMath.sub(hp.get(m), hn.get(m)), "pca_diff at " + m),
+                        hp.get(m), hn.get(m));
+                case PCA_CENTER -> orient(firstComponent(centered(hp.get(m), hn.get(m)), "pca_center at " + m),
+                        hp.get(m), hn.get(m));
             };
             out.put(m, normalize ? VectorMath.unit(v) : v);
         }
@@ -95,8 +98,11 @@ public final class ContrastivePairs {
         return rows;
     }
 
-    /** Unit first principal component (data centered, as sklearn's PCA does), from the covariance's eigh. */
-    static float[] firstComponent(float[][] rows) {
+    /**
+     * Unit first principal component (data centered, as sklearn's PCA does), from the covariance's eigh. Rows with
+     * no variance have none (eigh would return an arbitrary unit vector): that is refused, naming {@code what}.
+     */
+    static float[] firstComponent(float[][] rows, String what) {
         int n = rows.length;
         int d = rows[0].length;
         double[] flat = new double[n * d];
@@ -105,8 +111,19 @@ public final class ContrastivePairs {
              Tensor xc = x.sub(x.mean(new long[]{0}, true, new org.bytedeco.pytorch.ScalarTypeOptional()));
              Tensor cov = xc.t().matmul(xc);
              T_TensorTensor_T eig = torch.linalg_eigh(cov);
+             Tensor values = eig.get0();
+             Tensor topValue = values.select(0, d - 1); // eigenvalues ascend
              Tensor vectors = eig.get1();
              Tensor top = vectors.select(1, d - 1).contiguous()) {
+            double scale = 0;
+            for (double f : flat) scale += f * f;
+            // relative to the data's size, so that rounding noise counts as no variance
+            if (topValue.item_double() <= 1e-12 * scale) {
+                throw new UserError(what + ": " + (scale == 0
+                        ? "each pair's two prompts give the same activation, so there is no direction to find"
+                        : "every pair differs by the same vector, so the differences have no principal component"
+                        + " (--method mean gives that vector)"));
+            }
             double[] v = new double[d];
             top.data_ptr_double().get(v);
             float[] out = new float[d];

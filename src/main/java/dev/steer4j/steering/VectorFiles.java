@@ -1,11 +1,11 @@
 package dev.steer4j.steering;
 
+import dev.steer4j.IoErrors;
 import dev.steer4j.UserError;
 import dev.steer4j.steering.io.GgufControlVector;
 import dev.steer4j.steering.io.SteeringVectorFile;
 import dev.steer4j.steering.io.VectorSet;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Reads and writes steering vectors by extension: {@code .gguf} control vectors, else safetensors. */
@@ -13,13 +13,13 @@ public final class VectorFiles {
     private VectorFiles() {}
 
     public static VectorSet read(Path file) {
-        if (!Files.isRegularFile(file)) throw new UserError("steering vector file not found: " + file);
+        IoErrors.requireFile(file, "steering vector file");
         try {
             return isGguf(file) ? GgufControlVector.read(file) : SteeringVectorFile.read(file);
         } catch (IllegalArgumentException e) {
             throw new UserError(e.getMessage());
         } catch (IOException e) {
-            throw new UserError("cannot read " + file + ": " + e.getMessage());
+            throw new UserError("cannot read " + file + ": " + IoErrors.reason(e));
         }
     }
 
@@ -30,7 +30,7 @@ public final class VectorFiles {
         } catch (IllegalArgumentException e) {
             throw new UserError(e.getMessage());
         } catch (IOException e) {
-            throw new UserError("cannot write " + file + ": " + e.getMessage());
+            throw new UserError("cannot write " + file + ": " + IoErrors.reason(e));
         }
     }
 

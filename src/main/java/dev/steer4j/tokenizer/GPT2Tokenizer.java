@@ -210,10 +210,15 @@ public final class GPT2Tokenizer {
             if (line.isEmpty() || (i == 0 && line.startsWith("#version"))) {
                 continue;
             }
+            if (line.indexOf('\uFFFD') >= 0) { // what the decoder put for bytes that are not UTF-8
+                throw new IllegalArgumentException("merges.txt line " + (i + 1) + " is not valid UTF-8 text");
+            }
             String[] pair = line.split(" ");
             if (pair.length != 2 || pair[0].isEmpty() || pair[1].isEmpty()) {
-                throw new IllegalArgumentException("merges.txt line " + (i + 1) + " is not two tokens separated by a space: "
-                        + line);
+                // quoted only when it is short readable text: a garbled file must not spill bytes on the terminal
+                boolean readable = line.length() <= 80 && line.chars().noneMatch(Character::isISOControl);
+                throw new IllegalArgumentException("merges.txt line " + (i + 1) + " is not two tokens separated by a space"
+                        + (readable ? ": \"" + line + "\"" : ""));
             }
             merges.add(pair);
         }
@@ -226,7 +231,7 @@ public final class GPT2Tokenizer {
         } catch (NoSuchFileException e) {
             throw new IllegalArgumentException("tokenizer file not found: " + file, e);
         } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read tokenizer file " + file + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException("cannot read tokenizer file " + file + ": " + dev.steer4j.IoErrors.reason(e), e);
         }
     }
 }
