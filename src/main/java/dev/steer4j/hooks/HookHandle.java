@@ -18,6 +18,9 @@ public interface HookHandle extends AutoCloseable {
     /** Replaces the vector with a copy of {@code values}, converted to the model's device and dtype. */
     void setVector(org.bytedeco.pytorch.Tensor values);
 
+    /** Replaces row {@code row} of a per-row hook's vector ({@code [B, …]}) with a copy of {@code values}, in place. */
+    void setVectorRow(int row, org.bytedeco.pytorch.Tensor values);
+
     /** What a capture hook saw: one tensor per forward pass (prefill, then each decode step), {@code [B, T, …]}. */
     List<Activation> captured();
 

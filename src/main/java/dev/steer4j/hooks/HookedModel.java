@@ -524,6 +524,25 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         }
 
         @Override
+        public void setVectorRow(int row, Tensor values) {
+            if (!(op instanceof HookOp.Edit) || !perRow()) throw new UserError("hook on " + module + " has no per-row vector");
+            if (row < 0 || row >= vector.size(0)) {
+                throw new UserError("row " + row + " is outside the " + vector.size(0) + " rows of the hook on " + module);
+            }
+            double vMax = Math.max(vectorAbsMax, absMax(values));
+            checkScale(coefficient, vMax);
+            vectorAbsMax = vMax;
+            try (Tensor v = vector.select(0, row); Tensor a = applied.select(0, row)) {
+                v.copy_(values);
+                if (op instanceof HookOp.Ablate) {
+                    refresh(); // the unit direction needs every row's norm
+                } else {
+                    a.copy_(v).mul_(new Scalar(coefficient));
+                }
+            }
+        }
+
+        @Override
         public List<Activation> captured() {
             return captured(Integer.MAX_VALUE);
         }

@@ -15,19 +15,19 @@ import org.bytedeco.pytorch.global.torch;
  * vectors are rows of one matrix (row 0 is zeros, for rows without an entry), so a batch's per-row deltas
  * are one {@code index_select} and one multiply on the device. Equal contents share a row.
  */
-final class VectorTable implements AutoCloseable {
+public final class VectorTable implements AutoCloseable {
     private final Gpt2Model model;
     private final Map<Key, Integer> rowOf = new HashMap<>();
     private final List<float[]> pending = new ArrayList<>();
     private Tensor rows; // [1 + K, d] in the model's dtype
     private int count = 1;
 
-    VectorTable(Gpt2Model model) {
+    public VectorTable(Gpt2Model model) {
         this.model = model;
     }
 
     /** The row holding {@code vector} ({@code [d]}), added if new. */
-    int row(float[] vector) {
+    public int row(float[] vector) {
         return rowOf.computeIfAbsent(new Key(vector), k -> {
             pending.add(vector.clone());
             return count++;
@@ -38,7 +38,7 @@ final class VectorTable implements AutoCloseable {
      * {@code coefficients[b] · table[index[b]]} for each batch row b, {@code [B, d]} in float32 on the device
      * (the product is rounded once, when the hook stores it in the model's dtype, as for a single hook).
      */
-    Tensor scaledRows(long[] index, float[] coefficients) {
+    public Tensor scaledRows(long[] index, float[] coefficients) {
         flush();
         var device = model.device();
         try (Tensor idx = Tensors.longs(index, new long[]{index.length}, device);
