@@ -1,0 +1,223 @@
+package dev.steer4j.engine;
+
+import dev.steer4j.model.GPT2Config;
+import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.runtime.Tensors;
+import org.bytedeco.pytorch.DeviceOptional;
+import org.bytedeco.pytorch.IValue;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * The engine's KV cache: {@code S} slots (batch rows) × {@code C} columns per layer, preallocated and
+ * written in place. Every slot writes its next key and value at the same column, the clock {@code t}, so
+ * a decode step is one ordinary forward over all slots; a slot's own request occupies columns
+ * {@code [start, t)} and its key padding hides the columns before {@code start} (the causal mask hides
+ * those after {@code t}). Attention ignores the order of keys
+ * (GPT-2's positions are in the embeddings), so where a request sits in the columns does not change it.
+ *
+ * <p>A request with a prompt of L tokens is prefilled into columns {@code [t − L, t)} of its slot (the
+ * columns its slot's previous request used, now free). The clock starts at {@code C/2} and, when it reaches
+ * {@code C}, the newest {@code C/2} columns move to the front: each live request spans at most {@code C/2}
+ * columns, so none is cut. {@code C} doubles (up to twice the model's positions) when a longer request
+ * arrives. Memory is bounded by slots × 2 × n_positions whatever the input.
+ */
+final class SlotCache implements AutoCloseable {
+    private final GPT2Config config;
+    private final Gpt2Model model;
+    final int slots;
+    private final int maxSpan;
+    private int capacity;
+    private int clock;
+    private int shifts;
+    private Tensor[] caches;   // layers × {k, v}: [S, H, C, hd]
+    private IValue kList;
+    private IValue vList;
+    private Tensor keyPadding; // [S, C] bool, true = hidden
+    final Tensor ids;          // [S, 1] the tokens each slot feeds next
+    final Tensor positions;    // [S, 1] each slot's next position (the model's and the hooks')
+    final Tensor promptLengths; // [S]
+    final Tensor rows;         // [S] 0..S-1
+
+    SlotCache(Gpt2Model model, int slots, int firstSpan) {
+        this.model = model;
+        this.config = model.config();
+        this.slots = slots;
+        this.maxSpan = model.maxPositions();
+        var device = model.device();
+        ids = Tensors.longs(new long[slots], new long[]{slots, 1}, device);
+        positions = Tensors.longs(new long[slots], new long[]{slots, 1}, device);
+        promptLengths = Tensors.longs(new long[slots], new long[]{slots}, device);
+        long[] r = new long[slots];
+        for (int b = 0; b < slots; b++) r[b] = b;
+        rows = Tensors.longs(r, new long[]{slots}, device);
+        allocate(capacityFor(firstSpan), 0, 0);
+    }
+
+    int clock() {
+        return clock;
+    }
+
+    IValue keys() {
+        return kList;
+    }
+
+    IValue values() {
+        return vList;
+    }
+
+    Tensor keyPadding() {
+        return keyPadding;
+    }
+
+    /** Makes room for a request spanning {@code span} columns (prompt + new tokens); true if the cache moved. */
+    boolean ensureSpan(int span) {
+        if (span <= capacity / 2) return false;
+        int old = capacity;
+        allocate(capacityFor(span), old / 2, clock);
+        return true;
+    }
+
+    /** Before a decode step: when the clock reaches the end, the newest half moves to the front. */
+    void beforeStep() {
+        if (clock < capacity) return;
+        int half = capacity / 2;
+        for (Tensor c : caches) {
+            try (Tensor from = c.narrow(2, half, half); Tensor to = c.narrow(2, 0, half)) {
+                to.copy_(from);
+            }
+        }
+        try (Tensor from = keyPadding.narrow(1, half, half); Tensor to = keyPadding.narrow(1, 0, half);
+             Tensor rest = keyPadding.narrow(1, half, half)) {
+            to.copy_(from);
+            rest.fill_(new Scalar(0L)); // columns from the clock on are not written yet: the causal mask hides them
+        }
+        clock = half;
+        shifts++;
+    }
+
+    /** How many times the newest half moved to the front. */
+    int shifts() {
+        return shifts;
+    }
+
+    int capacity() {
+        return capacity;
+    }
+
+    /** After a decode step wrote column {@code clock}. */
+    void advance() {
+        clock++;
+    }
+
+    /**
+     * Readies slot {@code b} for a prompt of {@code length} tokens placed at {@code [clock − length, clock)}:
+     * its key padding shows only those columns and what it writes later; returns the prefill's first column.
+     */
+    int place(int b, int length) {
+        int start = clock - length;
+        // Hidden columns are masked by adding a huge negative score, which a NaN or infinity left by an earlier
+        // request (an overflowing steering coefficient) would survive: the slot starts from zeros.
+        for (Tensor c : caches) {
+            try (Tensor row = c.select(0, b)) {
+                row.zero_();
+            }
+        }
+        try (Tensor row = keyPadding.select(0, b); Tensor mine = row.narrow(0, start, capacity - start)) {
+            row.fill_(new Scalar(1L));
+            mine.fill_(new Scalar(0L));
+        }
+        try (Tensor p = positions.select(0, b); Tensor l = promptLengths.select(0, b)) {
+            p.fill_(new Scalar(length));
+            l.fill_(new Scalar(length));
+        }
+        return start;
+    }
+
+    /** Slot {@code b}'s rows of the caches and key padding, as views (a prefill writes through them). */
+    SlotView view(int b) {
+        Tensor[] k = new Tensor[config.nLayer()];
+        Tensor[] v = new Tensor[config.nLayer()];
+        for (int l = 0; l < k.length; l++) {
+            k[l] = caches[l].narrow(0, b, 1);
+            v[l] = caches[config.nLayer() + l].narrow(0, b, 1);
+        }
+        SlotView view = new SlotView(Tensors.tensorList(k), Tensors.tensorList(v), keyPadding.narrow(0, b, 1));
+        for (Tensor t : k) t.close();
+        for (Tensor t : v) t.close();
+        return view;
+    }
+
+    record SlotView(IValue keys, IValue values, Tensor keyPadding) implements AutoCloseable {
+        @Override
+        public void close() {
+            keys.close();
+            values.close();
+            keyPadding.close();
+        }
+    }
+
+    private int capacityFor(int span) {
+        int c = 64;
+        while (c / 2 < span && c < 2 * maxSpan) c *= 2;
+        return Math.max(c, 2 * Math.min(span, maxSpan));
+    }
+
+    /** New caches of {@code newCapacity}; the {@code keep} columns before {@code oldClock} come along. */
+    private void allocate(int newCapacity, int keep, int oldClock) {
+        TensorOptions opts = new TensorOptions(model.dtype()).device(new DeviceOptional(model.device()));
+        int layers = config.nLayer();
+        Tensor[] fresh = new Tensor[2 * layers];
+        int newClock = newCapacity / 2;
+        for (int i = 0; i < fresh.length; i++) {
+            fresh[i] = torch.zeros(new long[]{slots, config.nHead(), newCapacity, config.headDim()}, opts);
+            if (caches != null && keep > 0) {
+                try (Tensor from = caches[i].narrow(2, oldClock - keep, keep); Tensor to = fresh[i].narrow(2, newClock - keep, keep)) {
+                    to.copy_(from);
+                }
+            }
+        }
+        Tensor padding;
+        try (Tensor all = torch.ones(new long[]{slots, newCapacity}, new TensorOptions(torch.ScalarType.Bool)
+                .device(new DeviceOptional(model.device())))) {
+            padding = all.clone();
+        }
+        if (keyPadding != null && keep > 0) {
+            try (Tensor from = keyPadding.narrow(1, oldClock - keep, keep); Tensor to = padding.narrow(1, newClock - keep, keep)) {
+                to.copy_(from);
+            }
+        }
+        try (Tensor future = padding.narrow(1, newClock, newCapacity - newClock)) {
+            future.fill_(new Scalar(0L)); // written by the decode steps to come; the causal mask hides them till then
+        }
+        release();
+        caches = fresh;
+        keyPadding = padding;
+        Tensor[] k = new Tensor[layers];
+        Tensor[] v = new Tensor[layers];
+        System.arraycopy(caches, 0, k, 0, layers);
+        System.arraycopy(caches, layers, v, 0, layers);
+        kList = Tensors.tensorList(k);
+        vList = Tensors.tensorList(v);
+        capacity = newCapacity;
+        clock = newClock;
+    }
+
+    private void release() {
+        if (caches != null) for (Tensor t : caches) t.close();
+        if (kList != null) kList.close();
+        if (vList != null) vList.close();
+        if (keyPadding != null) keyPadding.close();
+    }
+
+    @Override
+    public void close() {
+        release();
+        ids.close();
+        positions.close();
+        promptLengths.close();
+        rows.close();
+    }
+}
