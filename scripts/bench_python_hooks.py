@@ -100,7 +100,7 @@ class GPT2Attention(nn.Module):
         self.c_attn = Conv1D(self.n_embd, 3 * self.n_embd)
         self.c_proj = Conv1D(self.n_embd, self.n_embd)
 
-    def forward(self, x, cache=None, layer=0):
+    def forward(self, x, cache=None, layer=0, key_pad=None):
         b, t, d = x.shape
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # columns are [q | k | v]
         q = q.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
@@ -117,6 +117,8 @@ class GPT2Attention(nn.Module):
         if t > 1:  # a single new query may see every cached key: no mask needed
             causal = torch.ones(t, past + t, dtype=torch.bool).tril(diagonal=past)
             scores = scores.masked_fill(~causal, torch.finfo(scores.dtype).min)
+        if key_pad is not None:  # [B, past + t] True at left pads, as HF's attention_mask == 0
+            scores = scores.masked_fill(key_pad[:, None, None, :past + t], torch.finfo(scores.dtype).min)
         attn = torch.softmax(scores, dim=-1)
         y = torch.matmul(attn, v).transpose(1, 2).reshape(b, t, d)
         return self.c_proj(y)
@@ -148,8 +150,8 @@ class GPT2Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg["n_embd"], eps=eps)
         self.mlp = GPT2MLP(cfg)
 
-    def forward(self, x, cache=None):
-        x = x + self.attn(self.ln_1(x), cache, self.index)
+    def forward(self, x, cache=None, key_pad=None):
+        x = x + self.attn(self.ln_1(x), cache, self.index, key_pad)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -165,12 +167,12 @@ class GPT2Model(nn.Module):
         self.h = nn.ModuleList(GPT2Block(cfg, i) for i in range(cfg["n_layer"]))
         self.ln_f = nn.LayerNorm(cfg["n_embd"], eps=cfg["layer_norm_epsilon"])
 
-    def forward(self, input_ids, cache=None):
+    def forward(self, input_ids, cache=None, position_ids=None, key_pad=None):
         past = cache.length if cache is not None else 0
-        pos = torch.arange(past, past + input_ids.shape[1]).unsqueeze(0)
+        pos = position_ids if position_ids is not None else torch.arange(past, past + input_ids.shape[1]).unsqueeze(0)
         x = self.wte(input_ids) + self.wpe(pos)
         for block in self.h:
-            x = block(x, cache)
+            x = block(x, cache, key_pad)
         if cache is not None:
             cache.length += input_ids.shape[1]
         return self.ln_f(x)
@@ -182,8 +184,8 @@ class GPT2LMHeadModel(nn.Module):
         self.config = cfg
         self.transformer = GPT2Model(cfg)
 
-    def forward(self, input_ids, cache=None, last_only=False):
-        h = self.transformer(input_ids, cache)
+    def forward(self, input_ids, cache=None, last_only=False, position_ids=None, key_pad=None):
+        h = self.transformer(input_ids, cache, position_ids, key_pad)
         if last_only:
             h = h[:, -1:]
         return torch.nn.functional.linear(h, self.transformer.wte.weight)  # lm_head tied to wte

@@ -30,9 +30,9 @@ public final class IoErrors {
         return Character.toLowerCase(why.charAt(0)) + why.substring(1); // "No space left on device" -> "no space..."
     }
 
-    /** Throws a UserError unless {@code file} is a regular file: "{what} not found: F" or "{what} F is a directory". */
+    /** Throws an InvalidInputException unless {@code file} is a regular file: "{what} not found: F" or "{what} F is a directory". */
     public static void requireFile(Path file, String what) {
-        if (Files.isDirectory(file)) throw new UserError(what + " " + file + " is a directory, not a file");
-        if (!Files.isRegularFile(file)) throw new UserError(what + " not found: " + file);
+        if (Files.isDirectory(file)) throw new InvalidInputException(what + " " + file + " is a directory, not a file");
+        if (!Files.isRegularFile(file)) throw new InvalidInputException(what + " not found: " + file);
     }
 }

@@ -1,6 +1,6 @@
 package dev.steer4j.cli;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.bench.Bench;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.model.Gpt2Model;
@@ -75,24 +75,24 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (batch < 1 || promptTokens < 1 || newTokens < 1 || repeats < 1 || warmup < 0 || soakCalls < 0) {
-            throw new UserError("--batch, --prompt-tokens, --new-tokens and --repeats must be >= 1");
+            throw new InvalidInputException("--batch, --prompt-tokens, --new-tokens and --repeats must be >= 1");
         }
         if (threads != null) {
-            if (threads < 1) throw new UserError("--threads must be >= 1");
+            if (threads < 1) throw new InvalidInputException("--threads must be >= 1");
             dev.steer4j.runtime.Threads.set(threads);
         }
         Gpt2Model model = modelOptions.load();
         if (dtype != null) model = model.withDtype(Tensors.parseFloatType(dtype));
         if (promptTokens + newTokens > model.maxPositions()) {
-            throw new UserError("--prompt-tokens + --new-tokens = " + (promptTokens + newTokens)
+            throw new InvalidInputException("--prompt-tokens + --new-tokens = " + (promptTokens + newTokens)
                     + " exceeds the model's " + model.maxPositions() + " positions");
         }
         Profiler profiler = profile == null ? null : Profiler.start();
         HookedModel steered = steerOptions.apply(model);
         boolean defaultSteer = steerOptions.steer.isEmpty();
         if (distinct != null) {
-            if (distinct < 1 || distinct > batch) throw new UserError("--distinct must be between 1 and --batch (" + batch + ")");
-            if (!defaultSteer) throw new UserError("--distinct makes its own vectors; it cannot be combined with --steer");
+            if (distinct < 1 || distinct > batch) throw new InvalidInputException("--distinct must be between 1 and --batch (" + batch + ")");
+            if (!defaultSteer) throw new InvalidInputException("--distinct makes its own vectors; it cannot be combined with --steer");
             Bench.steerDistinct(steered, batch, distinct, seed);
         } else if (defaultSteer) {
             Bench.steerEveryBlock(steered, seed);

@@ -1,5 +1,6 @@
 package dev.steer4j.cli;
 
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.model.HfCheckpoint;
 import dev.steer4j.runtime.Devices;
@@ -40,6 +41,9 @@ final class ConvertCommand implements Callable<Integer> {
         Gpt2Model model;
         try (HfCheckpoint ck = HfCheckpoint.open(hf)) {
             model = Gpt2Model.fromCheckpoint(ck, type, Devices.parse("cpu"), !noTokenizer);
+        } catch (dev.steer4j.model.TokenizerException e) {
+            throw new InvalidInputException(e.getMessage() + " (--no-tokenizer writes one without; loading it then"
+                    + " needs --tokenizer DIR)", e);
         }
         model.save(out);
         main.out().printf("wrote %s (%,d bytes): %d layers, width %d, %d positions, vocab %d, %s%s%n", out,

@@ -1,6 +1,6 @@
 package dev.steer4j.cli;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.hooks.HookHandle;
@@ -73,12 +73,12 @@ final class DemoCommand implements Callable<Integer> {
         String negative = builtIn ? BUILT_IN_NEGATIVE : "Hate";
         String pair = " (" + positive.strip() + " - " + negative.strip() + ")";
         if (!Double.isFinite(c)) {
-            throw new UserError("--coefficient must be a finite number, got " + c);
+            throw new InvalidInputException("--coefficient must be a finite number, got " + c);
         }
         List<Map<String, Object>> prompts = new ArrayList<>();
         try (HookedModel hm = new HookedModel(model)) {
             if (!HookedModel.isHookable(model, at)) {
-                throw new UserError("--module " + at + ": no such hookable module (see `steer4j modules`)");
+                throw new InvalidInputException("--module " + at + ": no such hookable module (see `steer4j modules`)");
             }
             VectorSet love = ActAdd.vector(hm, positive, negative, List.of(at), Reduce.LAST, ActAdd.DEFAULT_PAD, true);
             float[] v = love.data(at);

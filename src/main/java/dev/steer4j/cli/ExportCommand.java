@@ -1,6 +1,6 @@
 package dev.steer4j.cli;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.export.ProgramExport;
 import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
@@ -75,13 +75,13 @@ final class ExportCommand implements Callable<Integer> {
     /** The program to hook: of --shape, or the model rebuilt as --portable / --zero-weights / --dtype ask. */
     private Gpt2Model program() {
         if (shape != null) {
-            if (modelOptions.model != null) throw new UserError("--shape and --model exclude each other");
+            if (modelOptions.model != null) throw new InvalidInputException("--shape and --model exclude each other");
             ScalarType t = dtype == null ? ScalarType.Float : Tensors.parseFloatType(dtype);
             return Gpt2Model.zeroWeights(shapeConfig(shape), t, Devices.parse(modelOptions.device), portable);
         }
         Gpt2Model model = modelOptions.load();
         if (model.kind() != Gpt2Model.Kind.STEER4J) {
-            throw new UserError("--model must be a steer4j .pt (from convert) to export; this one is a foreign TorchScript module");
+            throw new InvalidInputException("--model must be a steer4j .pt (from convert) to export; this one is a foreign TorchScript module");
         }
         ScalarType t = dtype == null ? model.dtype() : Tensors.parseFloatType(dtype);
         return portable || zeroWeights || t != model.dtype() ? model.rebuilt(t, portable, zeroWeights) : model;
@@ -99,24 +99,24 @@ final class ExportCommand implements Callable<Integer> {
                     if (p.length != 2) throw new NumberFormatException();
                     yield new int[]{Integer.parseInt(p[0]), Integer.parseInt(p[1])};
                 } catch (NumberFormatException e) {
-                    throw new UserError("--shape " + name + ": use gpt2, gpt2-medium, gpt2-large, gpt2-xl or LxD (e.g. 4x128)");
+                    throw new InvalidInputException("--shape " + name + ": use gpt2, gpt2-medium, gpt2-large, gpt2-xl or LxD (e.g. 4x128)");
                 }
             }
         };
         if (ld[0] <= 0 || ld[1] <= 0 || ld[1] % 64 != 0) {
-            throw new UserError("--shape " + name + ": layers must be positive and the width a positive multiple of 64");
+            throw new InvalidInputException("--shape " + name + ": layers must be positive and the width a positive multiple of 64");
         }
         return new GPT2Config(ld[0], ld[1] / 64, ld[1], 1024, 50257, 4 * ld[1], 1e-5);
     }
 
     private static void addRows(HookedModel hm, String spec) {
         SteerSpec s = SteerSpec.parse(spec);
-        if (s.positions().kind() != Positions.Kind.ALL) throw new UserError("--steer-rows " + spec + ": per-row vectors act at every position");
+        if (s.positions().kind() != Positions.Kind.ALL) throw new InvalidInputException("--steer-rows " + spec + ": per-row vectors act at every position");
         VectorSet set = VectorFiles.read(s.file());
         for (String module : set.names()) {
             int[] shape = set.shape(module);
             if (shape.length != 2) {
-                throw new UserError(s.file() + ": --steer-rows needs [B, d] tensors; " + module + " has "
+                throw new InvalidInputException(s.file() + ": --steer-rows needs [B, d] tensors; " + module + " has "
                         + java.util.Arrays.toString(shape));
             }
             hm.hookOutput(module, new HookOp.Add(Tensors.floats(set.data(module), new long[]{shape[0], shape[1]},

@@ -1,8 +1,7 @@
 package dev.steer4j.cli;
 
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.IoErrors;
-import dev.steer4j.UserError;
-import dev.steer4j.safetensors.SafetensorsException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.CharacterCodingException;
@@ -30,8 +29,9 @@ final class Failures {
     }
 
     static boolean isUserError(Throwable t) {
-        return t instanceof UserError || t instanceof IllegalArgumentException || t instanceof SafetensorsException
-                || t instanceof ParameterException || t instanceof FileSystemException
+        // IllegalArgumentException is not here: the library reports bad input as InvalidInputException, so an
+        // IllegalArgumentException is a bug (exit 1), not something the user can fix
+        return t instanceof InvalidInputException || t instanceof ParameterException || t instanceof FileSystemException
                 || t instanceof CharacterCodingException;
     }
 

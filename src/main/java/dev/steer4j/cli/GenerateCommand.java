@@ -1,6 +1,6 @@
 package dev.steer4j.cli;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Generation;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
@@ -138,7 +138,7 @@ final class GenerateCommand implements Callable<Integer> {
     private Sampling sampling() {
         boolean sampled = temperature != null || topK != null || topP != null || seed != null;
         if (greedy && sampled) {
-            throw new UserError("--greedy cannot be combined with --temperature, --top-k, --top-p or --seed");
+            throw new InvalidInputException("--greedy cannot be combined with --temperature, --top-k, --top-p or --seed");
         }
         if (!sampled) {
             return Sampling.GREEDY;

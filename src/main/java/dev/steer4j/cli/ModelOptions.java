@@ -1,6 +1,6 @@
 package dev.steer4j.cli;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Devices;
 import java.nio.file.Path;
@@ -33,10 +33,15 @@ public final class ModelOptions {
     private Gpt2Model loadModel() {
         if (model == null) {
             if (tokenizer != null) {
-                throw new UserError("--tokenizer needs --model (the built-in model has its own tokenizer)");
+                throw new InvalidInputException("--tokenizer needs --model (the built-in model has its own tokenizer)");
             }
             return Gpt2Model.embeddedDefault(Devices.parse(device));
         }
-        return Gpt2Model.load(model, tokenizer, Devices.parse(device));
+        try {
+            return Gpt2Model.load(model, tokenizer, Devices.parse(device));
+        } catch (dev.steer4j.model.TokenizerException e) {
+            throw new InvalidInputException(tokenizer == null ? e.getMessage() + ": pass --tokenizer DIR"
+                    : "--" + e.getMessage(), e);
+        }
     }
 }

@@ -1,6 +1,6 @@
 package dev.steer4j.cli;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.session.Request;
 import dev.steer4j.session.RequestReader;
@@ -36,14 +36,14 @@ final class RequestsFile {
     void checkExclusive(List<String> prompts) {
         boolean hasPrompts = prompts != null && !prompts.isEmpty();
         if (hasPrompts == given()) {
-            throw new UserError(given() ? "give --prompt or --requests, not both" : "give --prompt P (repeatable) or --requests FILE.jsonl");
+            throw new InvalidInputException(given() ? "give --prompt or --requests, not both" : "give --prompt P (repeatable) or --requests FILE.jsonl");
         }
     }
 
     /** Every request of the file, checked on {@code session}; lines without steer, limit or sampling get the flags'. */
     List<Request> read(SteeringSession session, SteerOptions steer, int maxNewTokens, Sampling sampling) {
         if (!Files.isRegularFile(file)) {
-            throw new UserError("--requests " + file + ": " + (Files.isDirectory(file) ? "is a directory" : "no such file"));
+            throw new InvalidInputException("--requests " + file + ": " + (Files.isDirectory(file) ? "is a directory" : "no such file"));
         }
         Path base = file.toAbsolutePath().getParent();
         RequestReader reader = new RequestReader(base, steer.specsForRequests(), maxNewTokens, sampling);
@@ -57,19 +57,19 @@ final class RequestsFile {
                 try {
                     Request r = reader.parse(line, Integer.toString(lineNumber));
                     Integer first = seen.putIfAbsent(r.id(), lineNumber);
-                    if (first != null) throw new UserError("duplicate id \"" + r.id() + "\" (first on line " + first + ")");
+                    if (first != null) throw new InvalidInputException("duplicate id \"" + r.id() + "\" (first on line " + first + ")");
                     session.check(r);
                     out.add(r);
-                } catch (UserError | dev.steer4j.safetensors.SafetensorsException e) {
-                    throw new UserError(file + " line " + lineNumber + ": " + e.getMessage(), e);
+                } catch (InvalidInputException e) {
+                    throw new InvalidInputException(file + " line " + lineNumber + ": " + e.getMessage(), e);
                 }
             }
         } catch (CharacterCodingException e) {
-            throw new UserError(file + " line " + (lineNumber + 1) + ": not valid UTF-8 text");
+            throw new InvalidInputException(file + " line " + (lineNumber + 1) + ": not valid UTF-8 text");
         } catch (IOException e) {
-            throw new UserError("cannot read " + file + ": " + e, e);
+            throw new InvalidInputException("cannot read " + file + ": " + e, e);
         }
-        if (out.isEmpty()) throw new UserError(file + " has no requests");
+        if (out.isEmpty()) throw new InvalidInputException(file + " has no requests");
         return out;
     }
 }

@@ -1,6 +1,6 @@
 package dev.steer4j.cli;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.steering.SteerSpec;
@@ -21,7 +21,7 @@ public final class SteerOptions {
     /** The --steer specs, parsed; {@code --steer-mode bias} is refused (per-request steering is per-row hooks). */
     public List<SteerSpec> specsForRequests() {
         if (!mode.equals("hook")) {
-            throw new UserError("--requests steers each row with hooks; --steer-mode " + mode + " cannot be used with it");
+            throw new InvalidInputException("--requests steers each row with hooks; --steer-mode " + mode + " cannot be used with it");
         }
         return steer.stream().map(SteerSpec::parse).toList();
     }
@@ -31,7 +31,7 @@ public final class SteerOptions {
         SteerSpec.Mode m = switch (mode) {
             case "hook" -> SteerSpec.Mode.HOOK;
             case "bias" -> SteerSpec.Mode.BIAS;
-            default -> throw new UserError("--steer-mode must be hook or bias, got '" + mode + "'");
+            default -> throw new InvalidInputException("--steer-mode must be hook or bias, got '" + mode + "'");
         };
         List<SteerSpec> specs = steer.stream().map(SteerSpec::parse).toList();
         HookedModel hm = new HookedModel(model);

@@ -1,6 +1,6 @@
 package dev.steer4j.cli;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.steering.ActAdd;
@@ -69,14 +69,14 @@ final class VectorCommand implements Callable<Integer> {
     public Integer call() {
         boolean actAdd = positive != null || negative != null;
         if (actAdd == (pairs != null)) {
-            throw new UserError("give either --positive and --negative, or --pairs");
+            throw new InvalidInputException("give either --positive and --negative, or --pairs");
         }
         if (actAdd && (positive == null || negative == null)) {
-            throw new UserError("ActAdd needs both --positive and --negative");
+            throw new InvalidInputException("ActAdd needs both --positive and --negative");
         }
         Gpt2Model model = modelOptions.load();
         if (padToken < 0 || padToken >= model.vocabSize()) {
-            throw new UserError("--pad-token " + padToken + " is outside the vocabulary");
+            throw new InvalidInputException("--pad-token " + padToken + " is outside the vocabulary");
         }
         VectorSet vectors;
         try (HookedModel hm = new HookedModel(model)) {
@@ -107,7 +107,7 @@ final class VectorCommand implements Callable<Integer> {
             }
             return HexFormat.of().formatHex(sha.digest());
         } catch (IOException e) {
-            throw new UserError("cannot hash the model file: " + dev.steer4j.IoErrors.reason(e));
+            throw new InvalidInputException("cannot hash the model file: " + dev.steer4j.IoErrors.reason(e));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }

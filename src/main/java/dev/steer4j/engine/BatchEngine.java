@@ -1,6 +1,6 @@
 package dev.steer4j.engine;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.ForwardListener;
 import dev.steer4j.generate.RequestSampler;
 import dev.steer4j.hooks.HookedModel;
@@ -70,9 +70,9 @@ public final class BatchEngine implements AutoCloseable {
     }
 
     public BatchEngine(SteeringSession session, int slots) {
-        if (slots < 1) throw new UserError("the engine needs at least 1 slot, got " + slots);
+        if (slots < 1) throw new InvalidInputException("the engine needs at least 1 slot, got " + slots);
         if (session.model().kind() != Gpt2Model.Kind.STEER4J) {
-            throw new UserError("continuous batching needs a steer4j program (convert the model with `steer4j convert`)");
+            throw new InvalidInputException("continuous batching needs a steer4j program (convert the model with `steer4j convert`)");
         }
         this.session = session;
         this.model = session.model();
@@ -114,7 +114,7 @@ public final class BatchEngine implements AutoCloseable {
         int[] prompt;
         try {
             prompt = session.check(r);
-        } catch (UserError e) {
+        } catch (InvalidInputException e) {
             sink.failed(r, e.getMessage());
             return;
         }
@@ -136,7 +136,7 @@ public final class BatchEngine implements AutoCloseable {
         try {
             steering.admit(b, r.steer()); // refuses a coefficient that overflows the dtype
             first = prefill(b, slot);
-        } catch (UserError e) {
+        } catch (InvalidInputException e) {
             sink.failed(r, e.getMessage());
             return;
         }
@@ -171,7 +171,7 @@ public final class BatchEngine implements AutoCloseable {
             try (IValue out = program.forward(args); Tensor logits = out.toTensor()) {
                 try (Tensor ok = logits.isfinite().all()) {
                     if (!ok.item_bool()) {
-                        throw new UserError("the forward pass gave NaN or infinite logits: is a steering coefficient"
+                        throw new InvalidInputException("the forward pass gave NaN or infinite logits: is a steering coefficient"
                                 + " too large for the model's dtype?");
                     }
                 }

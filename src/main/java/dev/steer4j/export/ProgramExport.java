@@ -1,8 +1,8 @@
 package dev.steer4j.export;
 
+import dev.steer4j.InvalidInputException;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.steer4j.UserError;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Tensors;
@@ -38,7 +38,7 @@ public final class ProgramExport {
     public static Map<String, Object> write(HookedModel hm, Path out, boolean portable, boolean zeroWeights) {
         Gpt2Model model = hm.model();
         if (model.kind() != Gpt2Model.Kind.STEER4J) {
-            throw new UserError("only a steer4j program can be exported; convert the checkpoint first");
+            throw new InvalidInputException("only a steer4j program can be exported; convert the checkpoint first");
         }
         HookedModel.Exportable ex = hm.exportable();
         JitModule program = ex.program();
@@ -76,9 +76,9 @@ public final class ProgramExport {
         try {
             Gpt2Model.writeArchive(program, files, out);
         } catch (IOException e) {
-            throw new UserError("cannot write " + out + ": " + dev.steer4j.IoErrors.reason(e));
+            throw new InvalidInputException("cannot write " + out + ": " + dev.steer4j.IoErrors.reason(e));
         } catch (RuntimeException e) {
-            throw new UserError("cannot write " + out + ": " + e.getMessage());
+            throw new InvalidInputException("cannot write " + out + ": " + e.getMessage());
         }
         return manifest;
     }

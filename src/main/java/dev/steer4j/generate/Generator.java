@@ -1,6 +1,6 @@
 package dev.steer4j.generate;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.profile.Profiler;
 import dev.steer4j.runtime.Tensors;
@@ -62,10 +62,10 @@ public final class Generator {
 
     private void checkFits(String prompt, int length, int maxNewTokens) {
         if (length == 0) {
-            throw new UserError("prompt \"" + prompt + "\" encodes to no tokens");
+            throw new InvalidInputException("prompt \"" + prompt + "\" encodes to no tokens");
         }
         if (length + maxNewTokens > model.maxPositions()) {
-            throw new UserError("prompt \"" + abbreviate(prompt) + "\" has " + length + " tokens; with "
+            throw new InvalidInputException("prompt \"" + abbreviate(prompt) + "\" has " + length + " tokens; with "
                     + maxNewTokens + " new tokens that exceeds the model's " + model.maxPositions() + " positions");
         }
     }
@@ -79,7 +79,7 @@ public final class Generator {
 
     private Decoder decoder(Program program, int[][] prompts, int maxNewTokens) {
         if (prompts.length == 0) {
-            throw new UserError("no prompts given");
+            throw new InvalidInputException("no prompts given");
         }
         for (int[] p : prompts) checkFits(Arrays.toString(p), p.length, maxNewTokens);
         JitModule module = program.module();
@@ -137,7 +137,7 @@ public final class Generator {
     private int[][] generateIds(int[][] prompts, int[] limits, TokenSampler sampler, IntConsumer onToken) {
         int maxNewTokens = 0;
         for (int n : limits) {
-            if (n < 0) throw new UserError("the number of new tokens must be >= 0, got " + n);
+            if (n < 0) throw new InvalidInputException("the number of new tokens must be >= 0, got " + n);
             maxNewTokens = Math.max(maxNewTokens, n);
         }
         int rows = prompts.length;
@@ -193,7 +193,7 @@ public final class Generator {
     private static Tensor finite(Tensor logits) {
         try (Tensor ok = logits.isfinite().all()) {
             if (!ok.item_bool()) {
-                throw new UserError("the forward pass gave NaN or infinite logits: is a steering coefficient too large"
+                throw new InvalidInputException("the forward pass gave NaN or infinite logits: is a steering coefficient too large"
                         + " for the model's dtype?");
             }
         }

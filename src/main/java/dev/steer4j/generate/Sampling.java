@@ -1,5 +1,6 @@
 package dev.steer4j.generate;
 
+import dev.steer4j.InvalidInputException;
 /**
  * How the next token is chosen: greedy (argmax), or sampling with temperature, top-k and top-p from a
  * seeded generator (same seed, same text).
@@ -10,13 +11,13 @@ public record Sampling(boolean greedy, double temperature, int topK, double topP
     public Sampling {
         if (!greedy) {
             if (!(temperature > 0) || Double.isInfinite(temperature)) {
-                throw new dev.steer4j.UserError("temperature must be a positive number, got " + temperature);
+                throw new InvalidInputException("temperature must be a positive number, got " + temperature);
             }
             if (topK < 0) {
-                throw new dev.steer4j.UserError("top-k must be >= 0 (0 = off), got " + topK);
+                throw new InvalidInputException("top-k must be >= 0 (0 = off), got " + topK);
             }
             if (!(topP > 0 && topP <= 1)) {
-                throw new dev.steer4j.UserError("top-p must be in (0, 1], got " + topP);
+                throw new InvalidInputException("top-p must be in (0, 1], got " + topP);
             }
         }
     }

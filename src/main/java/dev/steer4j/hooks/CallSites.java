@@ -1,6 +1,6 @@
 package dev.steer4j.hooks;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.model.ModuleTree;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -37,7 +37,7 @@ final class CallSites {
 
     static List<Site> find(JitModule root, String modulePath) {
         if (ModuleTree.find(root, modulePath) == null || modulePath.isEmpty()) {
-            throw new UserError("unknown module '" + modulePath + "' (see: steer4j modules)");
+            throw new InvalidInputException("unknown module '" + modulePath + "' (see: steer4j modules)");
         }
         String[] parts = modulePath.split("\\.");
         for (int k = parts.length - 1; k >= 0; k--) {
@@ -51,7 +51,7 @@ final class CallSites {
                 return sites;
             }
         }
-        throw new UserError("module '" + modulePath + "' is not called through forward() by any ancestor;"
+        throw new InvalidInputException("module '" + modulePath + "' is not called through forward() by any ancestor;"
                 + " it cannot be hooked");
     }
 

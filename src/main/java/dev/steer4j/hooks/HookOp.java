@@ -1,5 +1,6 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.InvalidInputException;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -42,7 +43,7 @@ public sealed interface HookOp permits HookOp.Edit, HookOp.Capture {
         public static final int DEFAULT_HISTORY = 512;
 
         public Capture {
-            if (history < 1) throw new dev.steer4j.UserError("a capture keeps at least 1 activation, got " + history);
+            if (history < 1) throw new InvalidInputException("a capture keeps at least 1 activation, got " + history);
         }
 
         public Capture() {

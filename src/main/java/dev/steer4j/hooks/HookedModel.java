@@ -1,6 +1,6 @@
 package dev.steer4j.hooks;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.ForwardListener;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.ProgramSource;
@@ -74,7 +74,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         try {
             CallSites.find(model.module(), module);
             return true;
-        } catch (UserError e) {
+        } catch (InvalidInputException e) {
             return false;
         }
     }
@@ -151,9 +151,9 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         int dot = path.lastIndexOf('.');
         JitModule owner = dot < 0 ? null : ModuleTree.find(model.module(), path.substring(0, dot));
         Tensor original = ModuleTree.tensors(model.module()).get(path);
-        if (owner == null || original == null) throw new UserError("unknown parameter '" + path + "'");
+        if (owner == null || original == null) throw new InvalidInputException("unknown parameter '" + path + "'");
         if (!java.util.Arrays.equals(Tensors.shape(original), Tensors.shape(delta))) {
-            throw new UserError("parameter " + path + " has shape " + java.util.Arrays.toString(Tensors.shape(original))
+            throw new InvalidInputException("parameter " + path + " has shape " + java.util.Arrays.toString(Tensors.shape(original))
                     + ", the edit has " + java.util.Arrays.toString(Tensors.shape(delta)));
         }
         Tensor own;
@@ -233,7 +233,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         List<ExportedHook> out = new ArrayList<>();
         for (Hook h : hooks) {
             if (!(h.op instanceof HookOp.Edit e)) {
-                throw new UserError("a capture hook (on " + h.module + ") cannot be exported: export edits only");
+                throw new InvalidInputException("a capture hook (on " + h.module + ") cannot be exported: export edits only");
             }
             String vectorAttr = null;
             if (!(h.op instanceof HookOp.Ablate)) {
@@ -365,7 +365,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
         private void init(Tensor v, double coeff, Positions where, boolean perRow) {
             if (!Double.isFinite(coeff)) {
-                throw new UserError("coefficient must be a finite number, got " + coeff);
+                throw new InvalidInputException("coefficient must be a finite number, got " + coeff);
             }
             checkShape(v, where, perRow);
             // a copy of our own: to() returns the caller's tensor itself when device and dtype already match,
@@ -383,18 +383,18 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         private void checkShape(Tensor v, Positions where, boolean perRow) {
             long d = v.size(v.dim() - 1);
             if (d != model.width()) {
-                throw new UserError("vector width " + d + " does not match the model width " + model.width()
+                throw new InvalidInputException("vector width " + d + " does not match the model width " + model.width()
                         + " at " + module);
             }
             boolean aligned = where.kind() == Positions.Kind.ALIGNED;
             int rank = 1 + (aligned ? 1 : 0) + (perRow ? 1 : 0);
             if (v.dim() != rank) {
                 String expected = perRow ? (aligned ? "[B, T, d]" : "[B, d]") : aligned ? "[T, d]" : "[d]";
-                throw new UserError("vector for " + module + " has shape " + java.util.Arrays.toString(Tensors.shape(v))
+                throw new InvalidInputException("vector for " + module + " has shape " + java.util.Arrays.toString(Tensors.shape(v))
                         + "; expected " + expected);
             }
             try (Tensor finite = v.isfinite().all()) {
-                if (!finite.item_bool()) throw new UserError("vector for " + module + " contains NaN or infinity");
+                if (!finite.item_bool()) throw new InvalidInputException("vector for " + module + " contains NaN or infinity");
             }
         }
 
@@ -412,12 +412,12 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
             if (where.kind() == Positions.Kind.ALIGNED && !perRow()) {
                 for (int[] p : prompts) {
                     if (vector.size(0) > p.length) {
-                        throw new UserError("@aligned vector for " + module + " has " + vector.size(0)
+                        throw new InvalidInputException("@aligned vector for " + module + " has " + vector.size(0)
                                 + " positions but a prompt has only " + p.length + " tokens");
                     }
                 }
             } else if (perRow() && vector.size(0) != prompts.length) {
-                throw new UserError("per-row vectors for " + module + " have " + vector.size(0)
+                throw new InvalidInputException("per-row vectors for " + module + " have " + vector.size(0)
                         + " rows but the batch has " + prompts.length + " prompts");
             }
         }
@@ -455,7 +455,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
          */
         private void checkScale(double c, double absMax) {
             if (!(op instanceof HookOp.Ablate) && Math.abs(c) * absMax > -Tensors.lowestFinite(model.dtype())) {
-                throw new UserError("coefficient " + c + " times the vector for " + module + " overflows the model's "
+                throw new InvalidInputException("coefficient " + c + " times the vector for " + module + " overflows the model's "
                         + Tensors.floatTypeName(model.dtype()));
             }
         }
@@ -481,9 +481,9 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         @Override
         public void setCoefficient(double c) {
             if (op instanceof HookOp.Capture || op instanceof HookOp.Ablate) {
-                throw new UserError("hook on " + module + " has no coefficient");
+                throw new InvalidInputException("hook on " + module + " has no coefficient");
             }
-            if (!Double.isFinite(c)) throw new UserError("coefficient must be a finite number, got " + c);
+            if (!Double.isFinite(c)) throw new InvalidInputException("coefficient must be a finite number, got " + c);
             checkScale(c, vectorAbsMax); // a refused coefficient leaves the steering as it was
             coefficient = c;
             refresh();
@@ -498,7 +498,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
         @Override
         public void setVector(Tensor values) {
-            if (op instanceof HookOp.Capture) throw new UserError("capture hook on " + module + " has no vector");
+            if (op instanceof HookOp.Capture) throw new InvalidInputException("capture hook on " + module + " has no vector");
             checkShape(values, positions(), perRow());
             double vMax = absMax(values);
             checkScale(coefficient, vMax);
@@ -525,9 +525,9 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
         @Override
         public void setVectorRow(int row, Tensor values) {
-            if (!(op instanceof HookOp.Edit) || !perRow()) throw new UserError("hook on " + module + " has no per-row vector");
+            if (!(op instanceof HookOp.Edit) || !perRow()) throw new InvalidInputException("hook on " + module + " has no per-row vector");
             if (row < 0 || row >= vector.size(0)) {
-                throw new UserError("row " + row + " is outside the " + vector.size(0) + " rows of the hook on " + module);
+                throw new InvalidInputException("row " + row + " is outside the " + vector.size(0) + " rows of the hook on " + module);
             }
             double vMax = Math.max(vectorAbsMax, absMax(values));
             checkScale(coefficient, vMax);
@@ -549,7 +549,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
         @Override
         public List<Activation> captured(int n) {
-            if (!(op instanceof HookOp.Capture)) throw new UserError("hook on " + module + " is not a capture");
+            if (!(op instanceof HookOp.Capture)) throw new InvalidInputException("hook on " + module + " is not a capture");
             List<Activation> out = new ArrayList<>();
             if (state == null || built == null) return out;
             GenericList list = state.attr("cap" + id).toList();

@@ -1,6 +1,6 @@
 package dev.steer4j.hooks;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 
 /**
  * Where along the sequence a hook acts, in absolute positions counted from each row's first real
@@ -16,7 +16,7 @@ public record Positions(Kind kind, int from) {
     public static final Positions ALIGNED = new Positions(Kind.ALIGNED, 0);
 
     public static Positions from(int k) {
-        if (k < 0) throw new UserError("positions from:K needs K >= 0, got " + k);
+        if (k < 0) throw new InvalidInputException("positions from:K needs K >= 0, got " + k);
         return new Positions(Kind.FROM, k);
     }
 
@@ -32,10 +32,10 @@ public record Positions(Kind kind, int from) {
                     try {
                         return from(Integer.parseInt(t.substring(5)));
                     } catch (NumberFormatException e) {
-                        throw new UserError("bad positions '" + s + "': from:K needs an integer K");
+                        throw new InvalidInputException("bad positions '" + s + "': from:K needs an integer K");
                     }
                 }
-                throw new UserError("bad positions '" + s + "': use all, prompt, generated, from:K or aligned");
+                throw new InvalidInputException("bad positions '" + s + "': use all, prompt, generated, from:K or aligned");
         }
     }
 

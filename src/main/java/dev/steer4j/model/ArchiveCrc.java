@@ -1,7 +1,7 @@
 package dev.steer4j.model;
 
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.IoErrors;
-import dev.steer4j.UserError;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -49,13 +49,13 @@ final class ArchiveCrc {
                         crc = inflatedCrc(zip, e);
                     }
                     if (crc != e.getCrc()) {
-                        throw new UserError(file + " is damaged: its record " + e.getName()
+                        throw new InvalidInputException(file + " is damaged: its record " + e.getName()
                                 + " fails its CRC32 check (the bytes changed after the file was written)");
                     }
                 }
             }
         } catch (IOException e) {
-            throw new UserError("cannot read " + file + ": " + IoErrors.reason(e));
+            throw new InvalidInputException("cannot read " + file + ": " + IoErrors.reason(e));
         }
     }
 

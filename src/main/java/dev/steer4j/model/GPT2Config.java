@@ -1,5 +1,6 @@
 package dev.steer4j.model;
 
+import dev.steer4j.InvalidInputException;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -22,10 +23,10 @@ public record GPT2Config(int nLayer, int nHead, int nEmbd, int nPositions, int v
         positive("vocab_size", vocabSize);
         positive("n_inner", nInner);
         if (nEmbd % nHead != 0) {
-            throw new IllegalArgumentException("n_embd " + nEmbd + " is not divisible by n_head " + nHead);
+            throw new InvalidInputException("n_embd " + nEmbd + " is not divisible by n_head " + nHead);
         }
         if (!(layerNormEpsilon > 0) || Double.isInfinite(layerNormEpsilon)) {
-            throw new IllegalArgumentException("layer_norm_epsilon must be a positive number, got " + layerNormEpsilon);
+            throw new InvalidInputException("layer_norm_epsilon must be a positive number, got " + layerNormEpsilon);
         }
     }
 
@@ -33,26 +34,26 @@ public record GPT2Config(int nLayer, int nHead, int nEmbd, int nPositions, int v
         return nEmbd / nHead;
     }
 
-    /** Parses HF GPT-2 config JSON; throws IllegalArgumentException naming the bad field. */
+    /** Parses HF GPT-2 config JSON; throws InvalidInputException naming the bad field. */
     public static GPT2Config fromJson(String json) {
         JsonNode root;
         try {
             root = JSON.readTree(json);
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException("config is not valid JSON: " + e.getOriginalMessage());
+            throw new InvalidInputException("config is not valid JSON: " + e.getOriginalMessage());
         }
         if (root == null || !root.isObject()) {
-            throw new IllegalArgumentException("config is not a JSON object");
+            throw new InvalidInputException("config is not a JSON object");
         }
         JsonNode type = root.get("model_type");
         if (type != null && type.isTextual() && !type.textValue().equals("gpt2")) {
-            throw new IllegalArgumentException("model_type is \"" + type.textValue() + "\", expected \"gpt2\"");
+            throw new InvalidInputException("model_type is \"" + type.textValue() + "\", expected \"gpt2\"");
         }
         JsonNode act = root.get("activation_function");
         String activation = act == null || act.isNull() ? "gelu_new" : act.asText();
         // both names are the tanh approximation; other activations would silently change outputs
         if (!activation.equals("gelu_new") && !activation.equals("gelu_pytorch_tanh")) {
-            throw new IllegalArgumentException("activation_function \"" + activation
+            throw new InvalidInputException("activation_function \"" + activation
                     + "\" is not supported (only gelu_new / gelu_pytorch_tanh)");
         }
         int nEmbd = requiredInt(root, "n_embd");
@@ -64,7 +65,7 @@ public record GPT2Config(int nLayer, int nHead, int nEmbd, int nPositions, int v
         JsonNode epsNode = root.get("layer_norm_epsilon");
         if (epsNode != null && !epsNode.isNull()) {
             if (!epsNode.isNumber()) {
-                throw new IllegalArgumentException("layer_norm_epsilon is not a number: " + epsNode);
+                throw new InvalidInputException("layer_norm_epsilon is not a number: " + epsNode);
             }
             eps = epsNode.doubleValue();
         }
@@ -96,17 +97,17 @@ public record GPT2Config(int nLayer, int nHead, int nEmbd, int nPositions, int v
     private static int requiredInt(JsonNode root, String field) {
         JsonNode v = root.get(field);
         if (v == null || v.isNull()) {
-            throw new IllegalArgumentException("config field " + field + " is missing");
+            throw new InvalidInputException("config field " + field + " is missing");
         }
         if (!v.isIntegralNumber() || !v.canConvertToInt()) {
-            throw new IllegalArgumentException("config field " + field + " is not an integer: " + v);
+            throw new InvalidInputException("config field " + field + " is not an integer: " + v);
         }
         return v.intValue();
     }
 
     private static void positive(String field, int value) {
         if (value <= 0) {
-            throw new IllegalArgumentException("config field " + field + " must be positive, got " + value);
+            throw new InvalidInputException("config field " + field + " must be positive, got " + value);
         }
     }
 }

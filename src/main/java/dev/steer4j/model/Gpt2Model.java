@@ -1,7 +1,7 @@
 package dev.steer4j.model;
 
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.IoErrors;
-import dev.steer4j.UserError;
 import dev.steer4j.runtime.Devices;
 import dev.steer4j.runtime.Tensors;
 import dev.steer4j.runtime.Torch;
@@ -106,12 +106,12 @@ public final class Gpt2Model implements AutoCloseable {
     }
 
     /** NaN or infinity in the file, or finite values that overflowed the target dtype. */
-    private static UserError nonFinite(HfCheckpoint ck, String name, ScalarType dtype) {
+    private static InvalidInputException nonFinite(HfCheckpoint ck, String name, ScalarType dtype) {
         String tensor = "checkpoint " + ck.dir() + ": tensor " + ck.info(name).name();
         ScalarType stored = Tensors.scalarType(ck.dtype(name));
         try (Tensor w = Tensors.fromBytes(ck.data(name), ck.dtype(name), ck.info(name).shape(), stored, new Device("cpu"))) {
-            return new UserError(Tensors.allFinite(w)
-                    ? tensor + " has values beyond the range of " + Tensors.floatTypeName(dtype) + " (pick a wider --dtype)"
+            return new InvalidInputException(Tensors.allFinite(w)
+                    ? tensor + " has values beyond the range of " + Tensors.floatTypeName(dtype) + " (pick a wider dtype)"
                     : tensor + " holds NaN or infinite values");
         }
     }
@@ -137,7 +137,7 @@ public final class Gpt2Model implements AutoCloseable {
      */
     public Gpt2Model rebuilt(ScalarType target, boolean portable, boolean zeroWeights) {
         if (kind == Kind.FOREIGN) {
-            throw new UserError("only a steer4j program can be rebuilt; this model is a foreign TorchScript module");
+            throw new InvalidInputException("only a steer4j program can be rebuilt; this model is a foreign TorchScript module");
         }
         Map<String, Tensor> weights = new HashMap<>();
         ModuleTree.tensors(module()).forEach((name, t) -> {
@@ -214,13 +214,13 @@ public final class Gpt2Model implements AutoCloseable {
         try {
             m = torch.load(new BytePointer(file.toString()), new DeviceOptional(device), extra);
         } catch (RuntimeException e) {
-            throw new UserError("cannot load " + file + " as a TorchScript archive: " + firstLine(e.getMessage()));
+            throw new InvalidInputException("cannot load " + file + " as a TorchScript archive: " + firstLine(e.getMessage()));
         }
         // the CRCs say the file is as written; this catches a model that was saved broken (e.g. training diverged)
         java.util.Set<Long> seen = new java.util.HashSet<>(); // a tied embedding once
         for (Map.Entry<String, Tensor> t : ModuleTree.tensors(m).entrySet()) {
             if (seen.add(t.getValue().data_ptr().address()) && !Tensors.allFinite(t.getValue())) {
-                throw new UserError(file + ": weight " + t.getKey() + " holds NaN or infinite values");
+                throw new InvalidInputException(file + ": weight " + t.getKey() + " holds NaN or infinite values");
             }
         }
         Map<String, byte[]> files = new HashMap<>();
@@ -232,14 +232,14 @@ public final class Gpt2Model implements AutoCloseable {
             }
         }
         if (files.containsKey(EXPORT_MANIFEST)) {
-            throw new UserError(file + " is a hooked program written by `steer4j export` (for steer4j-host or"
+            throw new InvalidInputException(file + " is a hooked program written by `steer4j export` (for steer4j-host or"
                     + " torch.jit.load); give steer4j the .pt it was exported from");
         }
         GPT2Tokenizer tok = tokenizerDir != null ? loadTokenizer(tokenizerDir)
                 : files.containsKey("vocab.json") && files.containsKey("merges.txt")
                 ? GPT2Tokenizer.fromFiles(files.get("vocab.json"), files.get("merges.txt")) : null;
         if (tok == null) {
-            throw new UserError(file + " has no embedded tokenizer: pass --tokenizer DIR (with vocab.json and merges.txt)");
+            throw new TokenizerException(file + " has no embedded tokenizer: give a tokenizer folder (with vocab.json and merges.txt)");
         }
         if (files.containsKey(MARKER)) {
             GPT2Config c = GPT2Config.fromJson(new String(files.get("config.json"), StandardCharsets.UTF_8));
@@ -260,7 +260,7 @@ public final class Gpt2Model implements AutoCloseable {
             if (wpe == null && e.getKey().endsWith("wpe.weight")) wpe = e.getValue();
         }
         if (wte == null || wpe == null || wte.dim() != 2 || wpe.dim() != 2) {
-            throw new UserError(file + ": not a GPT-2 (no wte/wpe embedding weights found)");
+            throw new InvalidInputException(file + ": not a GPT-2 (no wte/wpe embedding weights found)");
         }
         int layers = 0;
         while (ModuleTree.find(m, "transformer.h." + layers) != null) {
@@ -303,7 +303,7 @@ public final class Gpt2Model implements AutoCloseable {
         try {
             writeArchive(module(), extraFiles, out);
         } catch (IOException e) {
-            throw new UserError("cannot write " + out + ": " + IoErrors.reason(e));
+            throw new InvalidInputException("cannot write " + out + ": " + IoErrors.reason(e));
         }
     }
 
@@ -331,21 +331,20 @@ public final class Gpt2Model implements AutoCloseable {
     private static GPT2Tokenizer loadTokenizer(Path dir) {
         try {
             return GPT2Tokenizer.fromDirectory(dir);
-        } catch (IllegalArgumentException e) {
-            throw new UserError("--tokenizer " + dir + ": " + e.getMessage());
+        } catch (InvalidInputException e) {
+            throw new TokenizerException("tokenizer " + dir + ": " + e.getMessage());
         }
     }
 
     private static byte[] readTokenizerFile(Path dir, String name) {
         Path p = dir.resolve(name);
         if (!Files.exists(p)) {
-            throw new UserError("checkpoint " + dir + " has no " + name + ", so the model would have no tokenizer"
-                    + " (convert --no-tokenizer writes one without; loading it then needs --tokenizer DIR)");
+            throw new TokenizerException("checkpoint " + dir + " has no " + name + ", so the model would have no tokenizer");
         }
         try {
             return Files.readAllBytes(p);
         } catch (IOException e) {
-            throw new UserError("cannot read " + p + ": " + IoErrors.reason(e));
+            throw new InvalidInputException("cannot read " + p + ": " + IoErrors.reason(e));
         }
     }
 

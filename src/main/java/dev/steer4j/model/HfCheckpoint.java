@@ -1,5 +1,6 @@
 package dev.steer4j.model;
 
+import dev.steer4j.InvalidInputException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.steer4j.safetensors.DType;
@@ -50,24 +51,24 @@ public final class HfCheckpoint implements AutoCloseable {
     }
 
     /**
-     * Opens and validates {@code dir}. Throws IllegalArgumentException for a missing or invalid
+     * Opens and validates {@code dir}. Throws InvalidInputException for a missing or invalid
      * config, missing weights, missing tensors or wrong shapes/dtypes; a malformed safetensors
      * file gives a SafetensorsException.
      */
     public static HfCheckpoint open(Path dir) throws IOException {
         if (!Files.isDirectory(dir)) {
-            throw new IllegalArgumentException("checkpoint " + dir + ": not a directory");
+            throw new InvalidInputException("checkpoint " + dir + ": not a directory");
         }
         Path configPath = dir.resolve("config.json");
         if (!Files.isRegularFile(configPath)) {
-            throw new IllegalArgumentException("checkpoint " + dir + ": missing config.json");
+            throw new InvalidInputException("checkpoint " + dir + ": missing config.json");
         }
         String configJson = readText(dir, configPath);
         GPT2Config config;
         try {
             config = GPT2Config.fromJson(configJson);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("checkpoint " + dir + ": config.json: " + e.getMessage(), e);
+        } catch (InvalidInputException e) {
+            throw new InvalidInputException("checkpoint " + dir + ": config.json: " + e.getMessage(), e);
         }
         List<String> names = canonicalNames(config);
         Map<String, long[]> shapes = expectedShapes(config);
@@ -78,11 +79,11 @@ public final class HfCheckpoint implements AutoCloseable {
                 TensorInfo t = sources.get(name).file.info(sources.get(name).name);
                 DType dt = t.dtype();
                 if (dt != DType.F32 && dt != DType.F16 && dt != DType.BF16) {
-                    throw new IllegalArgumentException("checkpoint " + dir + ": tensor " + name + " has dtype "
+                    throw new InvalidInputException("checkpoint " + dir + ": tensor " + name + " has dtype "
                             + dt.code() + ", expected F32, F16 or BF16");
                 }
                 if (!Arrays.equals(t.shape(), shapes.get(name))) {
-                    throw new IllegalArgumentException("checkpoint " + dir + ": tensor " + name + " has shape "
+                    throw new InvalidInputException("checkpoint " + dir + ": tensor " + name + " has shape "
                             + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(shapes.get(name)));
                 }
             }
@@ -112,7 +113,7 @@ public final class HfCheckpoint implements AutoCloseable {
             return sources;
         }
         if (!Files.isRegularFile(index)) {
-            throw new IllegalArgumentException("no model.safetensors or model.safetensors.index.json in " + dir);
+            throw new InvalidInputException("no model.safetensors or model.safetensors.index.json in " + dir);
         }
         Map<String, String> weightMap = readWeightMap(dir, index);
         Map<String, SafetensorsFile> shards = new LinkedHashMap<>();
@@ -128,7 +129,7 @@ public final class HfCheckpoint implements AutoCloseable {
                 Path shard = dir.resolve(shardName).normalize();
                 // the index must not point outside the checkpoint folder
                 if (!shard.startsWith(dir.normalize()) || !Files.isRegularFile(shard)) {
-                    throw new IllegalArgumentException("checkpoint " + dir + ": shard " + shardName
+                    throw new InvalidInputException("checkpoint " + dir + ": shard " + shardName
                             + " listed in model.safetensors.index.json is missing");
                 }
                 f = SafetensorsFile.open(shard);
@@ -136,7 +137,7 @@ public final class HfCheckpoint implements AutoCloseable {
                 shards.put(shardName, f);
             }
             if (!f.has(stored)) {
-                throw new IllegalArgumentException("checkpoint " + dir + ": tensor " + name
+                throw new InvalidInputException("checkpoint " + dir + ": tensor " + name
                         + " is listed in model.safetensors.index.json under " + shardName + " but is not in it");
             }
             sources.put(name, new Source(f, stored));
@@ -149,18 +150,18 @@ public final class HfCheckpoint implements AutoCloseable {
         try {
             root = JSON.readTree(readText(dir, index));
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new IllegalArgumentException("checkpoint " + dir + ": model.safetensors.index.json is not valid JSON: "
+            throw new InvalidInputException("checkpoint " + dir + ": model.safetensors.index.json is not valid JSON: "
                     + e.getOriginalMessage());
         }
         JsonNode wm = root == null ? null : root.get("weight_map");
         if (wm == null || !wm.isObject()) {
-            throw new IllegalArgumentException("checkpoint " + dir + ": model.safetensors.index.json has no weight_map object");
+            throw new InvalidInputException("checkpoint " + dir + ": model.safetensors.index.json has no weight_map object");
         }
         Map<String, String> out = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = wm.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             if (!e.getValue().isTextual()) {
-                throw new IllegalArgumentException("checkpoint " + dir + ": weight_map entry " + e.getKey()
+                throw new InvalidInputException("checkpoint " + dir + ": weight_map entry " + e.getKey()
                         + " is not a file name");
             }
             out.put(e.getKey(), e.getValue().textValue());
@@ -172,7 +173,7 @@ public final class HfCheckpoint implements AutoCloseable {
         try {
             return Files.readString(file, StandardCharsets.UTF_8);
         } catch (CharacterCodingException e) {
-            throw new IllegalArgumentException("checkpoint " + dir + ": " + file.getFileName() + " is not valid UTF-8 text");
+            throw new InvalidInputException("checkpoint " + dir + ": " + file.getFileName() + " is not valid UTF-8 text");
         }
     }
 
@@ -251,7 +252,7 @@ public final class HfCheckpoint implements AutoCloseable {
     private Source source(String canonical) {
         Source s = sources.get(canonical);
         if (s == null) {
-            throw new IllegalArgumentException("checkpoint " + dir + ": no canonical tensor " + canonical);
+            throw new InvalidInputException("checkpoint " + dir + ": no canonical tensor " + canonical);
         }
         return s;
     }
@@ -283,7 +284,7 @@ public final class HfCheckpoint implements AutoCloseable {
         }
     }
 
-    private static IllegalArgumentException missing(Path dir, String name) {
-        return new IllegalArgumentException("checkpoint " + dir + ": missing tensor " + name);
+    private static InvalidInputException missing(Path dir, String name) {
+        return new InvalidInputException("checkpoint " + dir + ": missing tensor " + name);
     }
 }

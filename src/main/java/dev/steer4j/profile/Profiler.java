@@ -1,7 +1,7 @@
 package dev.steer4j.profile;
 
+import dev.steer4j.InvalidInputException;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.steer4j.UserError;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -79,7 +79,7 @@ public final class Profiler {
         try {
             dev.steer4j.AtomicFiles.write(file, tmp -> new ObjectMapper().writeValue(tmp.toFile(), trace));
         } catch (IOException e) {
-            throw new UserError("cannot write profile " + file + ": " + dev.steer4j.IoErrors.reason(e));
+            throw new InvalidInputException("cannot write profile " + file + ": " + dev.steer4j.IoErrors.reason(e));
         }
     }
 }

@@ -1,6 +1,6 @@
 package dev.steer4j.runtime;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch;
 
@@ -15,7 +15,7 @@ public final class Devices {
             return new Device("cpu");
         }
         if (!s.matches("cuda(:\\d+)?")) {
-            throw new UserError("unknown device '" + spec + "': use cpu, cuda or cuda:N");
+            throw new InvalidInputException("unknown device '" + spec + "': use cpu, cuda or cuda:N");
         }
         boolean available;
         int count;
@@ -27,12 +27,12 @@ public final class Devices {
             count = 0;
         }
         if (!available) {
-            throw new UserError("--device " + spec + ": CUDA is not available (build with -Pcuda and install"
+            throw new InvalidInputException("device " + spec + ": CUDA is not available (build with -Pcuda and install"
                     + " CUDA 13.x with cuDNN 9; see README)");
         }
         int index = s.contains(":") ? Integer.parseInt(s.substring(5)) : 0;
         if (index >= count) {
-            throw new UserError("--device " + spec + ": only " + count + " CUDA device(s) present");
+            throw new InvalidInputException("device " + spec + ": only " + count + " CUDA device(s) present");
         }
         return new Device(s.contains(":") ? s : "cuda:0");
     }

@@ -1,5 +1,6 @@
 package dev.steer4j.runtime;
 
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.safetensors.DType;
 import java.nio.ByteBuffer;
 import org.bytedeco.javacpp.BytePointer;
@@ -41,7 +42,7 @@ public final class Tensors {
             case "float32", "float", "fp32" -> ScalarType.Float;
             case "float16", "half", "fp16" -> ScalarType.Half;
             case "bfloat16", "bf16" -> ScalarType.BFloat16;
-            default -> throw new dev.steer4j.UserError("unknown dtype '" + name + "': use float32, float16 or bfloat16");
+            default -> throw new InvalidInputException("unknown dtype '" + name + "': use float32, float16 or bfloat16");
         };
     }
 

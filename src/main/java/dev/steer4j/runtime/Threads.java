@@ -1,6 +1,6 @@
 package dev.steer4j.runtime;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.bytedeco.pytorch.global.torch;
@@ -33,9 +33,9 @@ public final class Threads {
             try {
                 n = Integer.parseInt(asked.trim());
             } catch (NumberFormatException e) {
-                throw new UserError(ENV + " must be a number of threads or 'native', got '" + asked + "'");
+                throw new InvalidInputException(ENV + " must be a number of threads or 'native', got '" + asked + "'");
             }
-            if (n < 1) throw new UserError(ENV + " must be >= 1, got " + n);
+            if (n < 1) throw new InvalidInputException(ENV + " must be >= 1, got " + n);
             torch.set_num_threads(n);
             policy = ENV + "=" + n;
         }
@@ -50,7 +50,7 @@ public final class Threads {
     public static void set(int n) {
         Torch.load();
         torch.set_num_threads(n);
-        policy = "--threads " + n;
+        policy = "set explicitly (" + n + ")";
     }
 
     /** The effective settings, for bench reports. */

@@ -1,6 +1,6 @@
 package dev.steer4j.runtime;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.pytorch.global.torch;
 
@@ -39,7 +39,7 @@ public final class Torch {
             // prefill peaked ~130 MB lower and prefills ran faster, decode steps unchanged.
             torch.getProfilingMode().put(false);
         } catch (Throwable e) {
-            throw new UserError("cannot load libtorch natives for " + platform + ": " + oneLine(e)
+            throw new InvalidInputException("cannot load libtorch natives for " + platform + ": " + oneLine(e)
                     + " (is the org.bytedeco:pytorch jar for this platform on the class path?)", e);
         }
         loaded = true;

@@ -1,7 +1,7 @@
 package dev.steer4j.safetensors;
 
 /** A safetensors file is malformed, or a read asked for something it cannot give. */
-public class SafetensorsException extends RuntimeException {
+public class SafetensorsException extends dev.steer4j.InvalidInputException {
     public SafetensorsException(String message) {
         super(message);
     }

@@ -1,5 +1,6 @@
 package dev.steer4j.safetensors;
 
+import dev.steer4j.InvalidInputException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -33,21 +34,21 @@ public final class SafetensorsWriter {
     /** Adds a tensor from raw little-endian bytes (the remaining bytes of {@code data}, copied). */
     public SafetensorsWriter add(String name, DType dtype, long[] shape, ByteBuffer data) {
         if (name == null || name.isEmpty() || name.equals("__metadata__")) {
-            throw new IllegalArgumentException("invalid tensor name: " + name);
+            throw new InvalidInputException("invalid tensor name: " + name);
         }
         if (tensors.containsKey(name)) {
-            throw new IllegalArgumentException("duplicate tensor " + name);
+            throw new InvalidInputException("duplicate tensor " + name);
         }
         long numel = 1;
         for (long d : shape) {
             if (d < 0) {
-                throw new IllegalArgumentException("tensor " + name + ": negative dim in " + Arrays.toString(shape));
+                throw new InvalidInputException("tensor " + name + ": negative dim in " + Arrays.toString(shape));
             }
             numel = Math.multiplyExact(numel, d);
         }
         long bytes = Math.multiplyExact(numel, dtype.byteSize());
         if (data.remaining() != bytes) {
-            throw new IllegalArgumentException("tensor " + name + ": " + data.remaining() + " bytes given, shape "
+            throw new InvalidInputException("tensor " + name + ": " + data.remaining() + " bytes given, shape "
                     + Arrays.toString(shape) + " of " + dtype.code() + " needs " + bytes);
         }
         ByteBuffer copy = ByteBuffer.allocate(data.remaining());

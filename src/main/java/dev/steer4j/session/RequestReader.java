@@ -1,9 +1,9 @@
 package dev.steer4j.session;
 
+import dev.steer4j.InvalidInputException;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.steer4j.UserError;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.hooks.Positions;
 import dev.steer4j.steering.SteerSpec;
@@ -66,47 +66,47 @@ public final class RequestReader {
         try {
             node = JSON.readTree(line);
         } catch (JsonProcessingException e) {
-            throw new UserError("not valid JSON: " + e.getOriginalMessage());
+            throw new InvalidInputException("not valid JSON: " + e.getOriginalMessage());
         }
-        if (node == null || !node.isObject()) throw new UserError("a request must be a JSON object");
+        if (node == null || !node.isObject()) throw new InvalidInputException("a request must be a JSON object");
         unknownFields(node, FIELDS, "request");
         String id = defaultId;
         if (node.has("id")) {
             JsonNode v = node.get("id");
-            if (!v.isTextual() && !v.isIntegralNumber()) throw new UserError("\"id\" must be a string or an integer");
+            if (!v.isTextual() && !v.isIntegralNumber()) throw new InvalidInputException("\"id\" must be a string or an integer");
             id = v.asText();
         }
         JsonNode prompt = node.get("prompt");
-        if (prompt == null || !prompt.isTextual()) throw new UserError("\"prompt\" (a string) is required");
+        if (prompt == null || !prompt.isTextual()) throw new InvalidInputException("\"prompt\" (a string) is required");
         int maxNewTokens = node.has("max_new_tokens") ? integer(node, "max_new_tokens", 0) : defaultMaxNewTokens;
         List<Steer> steer = node.has("steer") ? steer(node.get("steer")) : defaultSteer;
         return new Request(id, prompt.textValue(), steer, maxNewTokens, sampling(node));
     }
 
     private List<Steer> steer(JsonNode list) {
-        if (!list.isArray()) throw new UserError("\"steer\" must be a list of {\"file\", \"coef\", \"positions\", \"module\"}");
+        if (!list.isArray()) throw new InvalidInputException("\"steer\" must be a list of {\"file\", \"coef\", \"positions\", \"module\"}");
         List<Steer> out = new ArrayList<>();
         for (JsonNode e : list) {
-            if (!e.isObject()) throw new UserError("each \"steer\" entry must be an object");
+            if (!e.isObject()) throw new InvalidInputException("each \"steer\" entry must be an object");
             unknownFields(e, STEER_FIELDS, "steer entry");
             JsonNode file = e.get("file");
             if (file == null || !file.isTextual() || file.textValue().isEmpty()) {
-                throw new UserError("a \"steer\" entry needs \"file\" (a path)");
+                throw new InvalidInputException("a \"steer\" entry needs \"file\" (a path)");
             }
             double coef = 1.0;
             if (e.has("coef")) {
-                if (!e.get("coef").isNumber()) throw new UserError("\"coef\" must be a number");
+                if (!e.get("coef").isNumber()) throw new InvalidInputException("\"coef\" must be a number");
                 coef = e.get("coef").asDouble();
-                if (!Double.isFinite(coef)) throw new UserError("\"coef\" must be finite");
+                if (!Double.isFinite(coef)) throw new InvalidInputException("\"coef\" must be finite");
             }
             Positions where = Positions.ALL;
             if (e.has("positions")) {
-                if (!e.get("positions").isTextual()) throw new UserError("\"positions\" must be a string such as \"all\"");
+                if (!e.get("positions").isTextual()) throw new InvalidInputException("\"positions\" must be a string such as \"all\"");
                 where = Positions.parse(e.get("positions").textValue());
             }
             String module = null;
             if (e.has("module")) {
-                if (!e.get("module").isTextual()) throw new UserError("\"module\" must be a string");
+                if (!e.get("module").isTextual()) throw new InvalidInputException("\"module\" must be a string");
                 module = e.get("module").textValue();
             }
             out.addAll(entries(Path.of(file.textValue()), coef, where, module));
@@ -116,9 +116,9 @@ public final class RequestReader {
 
     private Sampling sampling(JsonNode node) {
         boolean sampled = node.has("temperature") || node.has("top_k") || node.has("top_p") || node.has("seed");
-        if (node.has("greedy") && !node.get("greedy").isBoolean()) throw new UserError("\"greedy\" must be true or false");
+        if (node.has("greedy") && !node.get("greedy").isBoolean()) throw new InvalidInputException("\"greedy\" must be true or false");
         boolean greedy = node.has("greedy") && node.get("greedy").booleanValue();
-        if (greedy && sampled) throw new UserError("\"greedy\": true cannot be combined with temperature, top_k, top_p or seed");
+        if (greedy && sampled) throw new InvalidInputException("\"greedy\": true cannot be combined with temperature, top_k, top_p or seed");
         if (greedy) return Sampling.GREEDY;
         if (!sampled) {
             return node.has("greedy") ? Sampling.sample(1.0, 0, 1.0, 0) : defaultSampling;
@@ -137,7 +137,7 @@ public final class RequestReader {
         for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
             String f = it.next();
             if (!known.contains(f)) {
-                throw new UserError("unknown " + what + " field \"" + f + "\" (known: " + String.join(", ", new java.util.TreeSet<>(known)) + ")");
+                throw new InvalidInputException("unknown " + what + " field \"" + f + "\" (known: " + String.join(", ", new java.util.TreeSet<>(known)) + ")");
             }
         }
     }
@@ -145,21 +145,21 @@ public final class RequestReader {
     private static int integer(JsonNode node, String field, int min) {
         JsonNode v = node.get(field);
         if (!v.isIntegralNumber() || !v.canConvertToInt() || v.intValue() < min) {
-            throw new UserError("\"" + field + "\" must be an integer >= " + min + ", got " + v);
+            throw new InvalidInputException("\"" + field + "\" must be an integer >= " + min + ", got " + v);
         }
         return v.intValue();
     }
 
     private static long longValue(JsonNode node, String field) {
         JsonNode v = node.get(field);
-        if (!v.isIntegralNumber() || !v.canConvertToLong()) throw new UserError("\"" + field + "\" must be an integer, got " + v);
+        if (!v.isIntegralNumber() || !v.canConvertToLong()) throw new InvalidInputException("\"" + field + "\" must be an integer, got " + v);
         return v.longValue();
     }
 
     private static double number(JsonNode node, String field, double fallback) {
         if (!node.has(field)) return fallback;
         JsonNode v = node.get(field);
-        if (!v.isNumber()) throw new UserError("\"" + field + "\" must be a number, got " + v);
+        if (!v.isNumber()) throw new InvalidInputException("\"" + field + "\" must be a number, got " + v);
         return v.doubleValue();
     }
 }

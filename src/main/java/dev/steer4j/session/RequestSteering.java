@@ -1,6 +1,6 @@
 package dev.steer4j.session;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.hooks.HookHandle;
 import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
@@ -38,19 +38,19 @@ final class RequestSteering implements AutoCloseable {
     /** Checks one entry before any work: module, width, coefficient, and aligned length against the prompt. */
     void check(Steer s, int promptLength) {
         if (!HookedModel.isHookable(model, s.module())) {
-            throw new UserError("no hookable module '" + s.module() + "'");
+            throw new InvalidInputException("no hookable module '" + s.module() + "'");
         }
         if (!Double.isFinite(s.coefficient())) {
-            throw new UserError("coefficient must be a finite number, got " + s.coefficient());
+            throw new InvalidInputException("coefficient must be a finite number, got " + s.coefficient());
         }
         int d = model.width();
         boolean aligned = s.positions().kind() == Positions.Kind.ALIGNED;
         if (aligned ? s.vector().length == 0 || s.vector().length % d != 0 : s.vector().length != d) {
-            throw new UserError("vector for " + s.module() + " has " + s.vector().length + " values; the model width is " + d
+            throw new InvalidInputException("vector for " + s.module() + " has " + s.vector().length + " values; the model width is " + d
                     + (aligned ? " (an aligned vector is [T, d])" : ""));
         }
         if (aligned && s.vector().length / d > promptLength) {
-            throw new UserError("@aligned vector for " + s.module() + " has " + s.vector().length / d
+            throw new InvalidInputException("@aligned vector for " + s.module() + " has " + s.vector().length / d
                     + " positions but the prompt has only " + promptLength + " tokens");
         }
     }

@@ -1,6 +1,6 @@
 package dev.steer4j.session;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Generation;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
@@ -193,7 +193,7 @@ public final class SteeringSession implements AutoCloseable {
     /** Encodes and checks every request, then points the per-row hooks at their steering. */
     private int[][] prepare(List<Request> requests) {
         open();
-        if (requests.isEmpty()) throw new UserError("no requests given");
+        if (requests.isEmpty()) throw new InvalidInputException("no requests given");
         int[][] ids = new int[requests.size()][];
         for (int b = 0; b < ids.length; b++) ids[b] = check(requests.get(b));
         perRequest.prepare(requests.stream().map(Request::steer).toList());
@@ -242,7 +242,7 @@ public final class SteeringSession implements AutoCloseable {
         int d = model.width();
         if (where.kind() == Positions.Kind.ALIGNED) {
             if (vector.length == 0 || vector.length % d != 0) {
-                throw new UserError("aligned vector for " + module + " has " + vector.length
+                throw new InvalidInputException("aligned vector for " + module + " has " + vector.length
                         + " values, not a multiple of the model width " + d);
             }
             return new long[]{vector.length / d, d};
@@ -278,7 +278,7 @@ public final class SteeringSession implements AutoCloseable {
         @Override
         public void setVector(float[] vector) {
             if (vector.length != Arrays.stream(shape).reduce(1, (a, b) -> a * b)) {
-                throw new UserError("vector for " + hook.module() + " has " + vector.length + " values, expected "
+                throw new InvalidInputException("vector for " + hook.module() + " has " + vector.length + " values, expected "
                         + Arrays.toString(shape));
             }
             hook.setVector(vector, shape);
@@ -350,7 +350,7 @@ public final class SteeringSession implements AutoCloseable {
 
         @Override
         public void setVector(float[] vector) {
-            throw new UserError("an edit over several modules has no single vector; set each module's own");
+            throw new InvalidInputException("an edit over several modules has no single vector; set each module's own");
         }
 
         @Override

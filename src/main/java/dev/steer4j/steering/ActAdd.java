@@ -1,6 +1,6 @@
 package dev.steer4j.steering;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.steering.io.VectorSet;
 import java.util.Arrays;
@@ -22,7 +22,7 @@ public final class ActAdd {
         int[] pos = hm.model().tokenizer().encode(positive);
         int[] neg = hm.model().tokenizer().encode(negative);
         if (pos.length == 0 || neg.length == 0) {
-            throw new UserError("--positive and --negative must each encode to at least one token");
+            throw new InvalidInputException("the positive and negative prompts must each encode to at least one token");
         }
         if (reduce != Reduce.LAST) {
             // position-wise: right-pad the shorter prompt so both have T tokens

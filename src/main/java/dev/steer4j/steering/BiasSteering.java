@@ -1,6 +1,6 @@
 package dev.steer4j.steering;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.hooks.Positions;
 import dev.steer4j.model.ModuleTree;
@@ -32,17 +32,17 @@ public final class BiasSteering {
      */
     public static AutoCloseable apply(HookedModel hm, String module, float[] vector, double coeff, Positions where) {
         if (where.kind() != Positions.Kind.ALL) {
-            throw new UserError("bias steering adds the vector at every position; @" + where
-                    + " cannot be expressed as a bias edit (use --steer-mode hook)");
+            throw new InvalidInputException("bias steering adds the vector at every position; @" + where
+                    + " cannot be expressed as a bias edit (steer with a hook instead)");
         }
-        if (!Double.isFinite(coeff)) throw new UserError("coefficient must be a finite number, got " + coeff);
+        if (!Double.isFinite(coeff)) throw new InvalidInputException("coefficient must be a finite number, got " + coeff);
         if (vector.length != hm.model().width()) {
-            throw new UserError("vector width " + vector.length + " does not match the model width " + hm.model().width());
+            throw new InvalidInputException("vector width " + vector.length + " does not match the model width " + hm.model().width());
         }
         Matcher m = MODULE.matcher(module);
         if (!m.matches()) {
-            throw new UserError("bias steering supports transformer.h.L and its attn, mlp, ln_1, ln_2 outputs, not "
-                    + module + " (use --steer-mode hook)");
+            throw new InvalidInputException("bias steering supports transformer.h.L and its attn, mlp, ln_1, ln_2 outputs, not "
+                    + module + " (steer with a hook instead)");
         }
         String block = m.group(1);
         String sub = m.group(3) == null ? "" : m.group(3);
@@ -54,7 +54,7 @@ public final class BiasSteering {
             default -> block + ".mlp.c_fc.bias";
         };
         Tensor original = params.get(bias);
-        if (original == null) throw new UserError("model has no parameter " + bias + " for bias steering");
+        if (original == null) throw new InvalidInputException("model has no parameter " + bias + " for bias steering");
         try (Tensor v = Tensors.floats(vector, new long[]{vector.length}, hm.model().device(), original.scalar_type());
              Tensor u = v.mul(new Scalar(coeff))) {
             if (sub.equals("ln_1") || sub.equals("ln_2")) {

@@ -1,9 +1,9 @@
 package dev.steer4j.steering;
 
+import dev.steer4j.InvalidInputException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.steer4j.IoErrors;
-import dev.steer4j.UserError;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.steering.io.VectorSet;
 import java.io.IOException;
@@ -32,7 +32,7 @@ public final class ContrastivePairs {
         try {
             lines = Files.readAllLines(file);
         } catch (IOException e) {
-            throw new UserError("cannot read pairs file " + file + ": " + IoErrors.reason(e));
+            throw new InvalidInputException("cannot read pairs file " + file + ": " + IoErrors.reason(e));
         }
         ObjectMapper json = new ObjectMapper();
         List<Pair> pairs = new ArrayList<>();
@@ -42,28 +42,28 @@ public final class ContrastivePairs {
             try {
                 JsonNode n = json.readTree(line);
                 if (n == null || !n.path("positive").isTextual() || !n.path("negative").isTextual()) {
-                    throw new UserError(file + " line " + (i + 1) + ": expected {\"positive\": …, \"negative\": …}");
+                    throw new InvalidInputException(file + " line " + (i + 1) + ": expected {\"positive\": …, \"negative\": …}");
                 }
                 pairs.add(new Pair(n.get("positive").asText(), n.get("negative").asText()));
             } catch (IOException e) {
-                throw new UserError(file + " line " + (i + 1) + ": not valid JSON");
+                throw new InvalidInputException(file + " line " + (i + 1) + ": not valid JSON");
             }
         }
-        if (pairs.isEmpty()) throw new UserError(file + " holds no pairs");
+        if (pairs.isEmpty()) throw new InvalidInputException(file + " holds no pairs");
         return pairs;
     }
 
     public static VectorSet vectors(HookedModel hm, List<Pair> pairs, List<String> modules, PairMethod method,
                                     boolean normalize) {
         if (method != PairMethod.MEAN && pairs.size() < 2) {
-            throw new UserError(method.name().toLowerCase() + " needs at least 2 pairs, got " + pairs.size());
+            throw new InvalidInputException(method.name().toLowerCase() + " needs at least 2 pairs, got " + pairs.size());
         }
         List<int[]> pos = new ArrayList<>();
         List<int[]> neg = new ArrayList<>();
         for (Pair p : pairs) {
             int[] a = hm.model().tokenizer().encode(p.positive());
             int[] b = hm.model().tokenizer().encode(p.negative());
-            if (a.length == 0 || b.length == 0) throw new UserError("a pair has an empty prompt: " + p);
+            if (a.length == 0 || b.length == 0) throw new InvalidInputException("a pair has an empty prompt: " + p);
             pos.add(a);
             neg.add(b);
         }
@@ -119,10 +119,10 @@ public final class ContrastivePairs {
             for (double f : flat) scale += f * f;
             // relative to the data's size, so that rounding noise counts as no variance
             if (topValue.item_double() <= 1e-12 * scale) {
-                throw new UserError(what + ": " + (scale == 0
+                throw new InvalidInputException(what + ": " + (scale == 0
                         ? "each pair's two prompts give the same activation, so there is no direction to find"
                         : "every pair differs by the same vector, so the differences have no principal component"
-                        + " (--method mean gives that vector)"));
+                        + " (the mean method gives that vector)"));
             }
             double[] v = new double[d];
             top.data_ptr_double().get(v);

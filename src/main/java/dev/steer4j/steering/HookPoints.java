@@ -1,6 +1,6 @@
 package dev.steer4j.steering;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.hooks.HookHandle;
 import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
@@ -27,7 +27,7 @@ public final class HookPoints {
     public static Point resolve(String name, boolean forEdit, HookOp op) {
         Matcher m = NAME.matcher(name);
         if (!m.matches()) {
-            if (name.startsWith("blocks.")) throw new UserError("unknown hook point '" + name + "'");
+            if (name.startsWith("blocks.")) throw new InvalidInputException("unknown hook point '" + name + "'");
             return new Point(name, false);
         }
         String block = "transformer.h." + m.group(1);
@@ -39,7 +39,7 @@ public final class HookPoints {
             default -> {
                 if (!forEdit || op instanceof HookOp.Capture) yield new Point(block + ".ln_2", true);
                 if (op instanceof HookOp.Add) yield new Point(block + ".attn", false);
-                throw new UserError("hook_resid_mid can be read or added to, not ablated or rescaled: it is not"
+                throw new InvalidInputException("hook_resid_mid can be read or added to, not ablated or rescaled: it is not"
                         + " a module boundary");
             }
         };

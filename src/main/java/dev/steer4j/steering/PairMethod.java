@@ -1,6 +1,6 @@
 package dev.steer4j.steering;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 
 /** How a dataset of contrastive pairs becomes one vector per module. */
 public enum PairMethod {
@@ -16,7 +16,7 @@ public enum PairMethod {
             case "mean" -> MEAN;
             case "pca_diff" -> PCA_DIFF;
             case "pca_center" -> PCA_CENTER;
-            default -> throw new UserError("--method must be mean, pca_diff or pca_center, got '" + s + "'");
+            default -> throw new InvalidInputException("the pair method must be mean, pca_diff or pca_center, got '" + s + "'");
         };
     }
 }

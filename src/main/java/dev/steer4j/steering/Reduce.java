@@ -1,6 +1,6 @@
 package dev.steer4j.steering;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 
 /** How an ActAdd prompt pair's activations become a vector: last position, mean over positions, or none. */
 public enum Reduce {
@@ -16,7 +16,7 @@ public enum Reduce {
             case "last" -> LAST;
             case "mean" -> MEAN;
             case "none" -> NONE;
-            default -> throw new UserError("--reduce must be last, mean or none, got '" + s + "'");
+            default -> throw new InvalidInputException("reduce must be last, mean or none, got '" + s + "'");
         };
     }
 }

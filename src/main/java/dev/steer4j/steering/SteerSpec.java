@@ -1,6 +1,6 @@
 package dev.steer4j.steering;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.hooks.Positions;
@@ -31,12 +31,12 @@ public record SteerSpec(Path file, double coefficient, Positions positions) {
             try {
                 coeff = Double.parseDouble(c);
             } catch (NumberFormatException e) {
-                throw new UserError("--steer " + spec + ": coefficient '" + c + "' is not a number");
+                throw new InvalidInputException("steer spec '" + spec + "': coefficient '" + c + "' is not a number");
             }
             rest = rest.substring(0, star);
         }
-        if (!Double.isFinite(coeff)) throw new UserError("--steer " + spec + ": coefficient must be finite");
-        if (rest.isEmpty()) throw new UserError("--steer " + spec + ": no file given");
+        if (!Double.isFinite(coeff)) throw new InvalidInputException("steer spec '" + spec + "': coefficient must be finite");
+        if (rest.isEmpty()) throw new InvalidInputException("steer spec '" + spec + "': no file given");
         return new SteerSpec(Path.of(rest), coeff, where);
     }
 
@@ -63,14 +63,14 @@ public record SteerSpec(Path file, double coefficient, Positions positions) {
      */
     public static java.util.List<String> modules(VectorSet set, Path file, Positions where, String only) {
         if (only != null && !set.contains(only)) {
-            throw new UserError(file + " has no vector for module '" + only + "' (it has " + String.join(", ", set.names()) + ")");
+            throw new InvalidInputException(file + " has no vector for module '" + only + "' (it has " + String.join(", ", set.names()) + ")");
         }
         java.util.List<String> modules = only == null ? set.names() : java.util.List.of(only);
         for (String module : modules) {
             int[] shape = set.shape(module);
             boolean aligned = shape.length == 2;
             if (aligned != (where.kind() == Positions.Kind.ALIGNED)) {
-                throw new UserError(file + ": vector for " + module + " has shape " + java.util.Arrays.toString(shape)
+                throw new InvalidInputException(file + ": vector for " + module + " has shape " + java.util.Arrays.toString(shape)
                         + (aligned ? "; a [T, d] vector is position-aligned: use @aligned" : "; @aligned needs a [T, d] vector"));
             }
         }

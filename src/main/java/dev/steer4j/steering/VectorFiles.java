@@ -1,7 +1,7 @@
 package dev.steer4j.steering;
 
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.IoErrors;
-import dev.steer4j.UserError;
 import dev.steer4j.steering.io.GgufControlVector;
 import dev.steer4j.steering.io.SteeringVectorFile;
 import dev.steer4j.steering.io.VectorSet;
@@ -16,10 +16,10 @@ public final class VectorFiles {
         IoErrors.requireFile(file, "steering vector file");
         try {
             return isGguf(file) ? GgufControlVector.read(file) : SteeringVectorFile.read(file);
-        } catch (IllegalArgumentException e) {
-            throw new UserError(e.getMessage());
+        } catch (InvalidInputException e) {
+            throw new InvalidInputException(e.getMessage());
         } catch (IOException e) {
-            throw new UserError("cannot read " + file + ": " + IoErrors.reason(e));
+            throw new InvalidInputException("cannot read " + file + ": " + IoErrors.reason(e));
         }
     }
 
@@ -27,10 +27,10 @@ public final class VectorFiles {
         try {
             if (isGguf(file)) GgufControlVector.write(file, vectors, modelHint);
             else SteeringVectorFile.write(file, vectors);
-        } catch (IllegalArgumentException e) {
-            throw new UserError(e.getMessage());
+        } catch (InvalidInputException e) {
+            throw new InvalidInputException(e.getMessage());
         } catch (IOException e) {
-            throw new UserError("cannot write " + file + ": " + IoErrors.reason(e));
+            throw new InvalidInputException("cannot write " + file + ": " + IoErrors.reason(e));
         }
     }
 

@@ -1,6 +1,6 @@
 package dev.steer4j.steering;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 
 /** Small float-vector arithmetic on the host, accumulated in double. */
 public final class VectorMath {
@@ -34,7 +34,7 @@ public final class VectorMath {
 
     public static float[] unit(float[] v) {
         double n = norm(v);
-        if (n == 0) throw new UserError("cannot normalise a zero vector (the two prompts give the same activation)");
+        if (n == 0) throw new InvalidInputException("cannot normalise a zero vector (the two prompts give the same activation)");
         float[] out = new float[v.length];
         for (int i = 0; i < v.length; i++) out[i] = (float) (v[i] / n);
         return out;

@@ -1,5 +1,6 @@
 package dev.steer4j.tokenizer;
 
+import dev.steer4j.InvalidInputException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.knuddels.jtokkit.Encodings;
@@ -23,7 +24,7 @@ import java.util.regex.Pattern;
  * <p>The BPE itself runs in jtokkit, which merges by token rank (tiktoken style). That equals GPT-2's merge-rank
  * BPE when a token's id is its merge's rank, so the factories check that the vocab follows the merges order (every
  * single-byte token present, merge {@code i}'s result present, ids strictly increasing along the merges) and throw
- * {@link IllegalArgumentException} if not. Vocab entries that are neither a byte nor a merge result (for GPT-2 only
+ * {@link InvalidInputException} if not. Vocab entries that are neither a byte nor a merge result (for GPT-2 only
  * {@code <|endoftext|>}) are special: {@link #encode} never produces them, the text {@code <|endoftext|>} is encoded
  * as ordinary text, and no BOS/EOS is added; {@link #decode} accepts them.
  */
@@ -68,7 +69,7 @@ public final class GPT2Tokenizer {
         int maxId = -1;
         for (Map.Entry<String, Integer> e : vocab.entrySet()) {
             if (e.getValue() == null || e.getValue() < 0) {
-                throw new IllegalArgumentException("vocab.json: token " + e.getKey() + " has no valid id");
+                throw new InvalidInputException("vocab.json: token " + e.getKey() + " has no valid id");
             }
             maxId = Math.max(maxId, e.getValue());
         }
@@ -77,7 +78,7 @@ public final class GPT2Tokenizer {
         for (Map.Entry<String, Integer> e : vocab.entrySet()) {
             int id = e.getValue();
             if (idToToken[id] != null) {
-                throw new IllegalArgumentException("vocab.json: id " + id + " is used twice");
+                throw new InvalidInputException("vocab.json: id " + id + " is used twice");
             }
             idToToken[id] = e.getKey();
             idToBytes[id] = tokenBytes(e.getKey(), charToByte);
@@ -90,7 +91,7 @@ public final class GPT2Tokenizer {
             String token = String.valueOf(byteToChar[b]);
             Integer id = vocab.get(token);
             if (id == null) {
-                throw new IllegalArgumentException("vocab.json: missing the byte token " + token + " (byte " + b + ")");
+                throw new InvalidInputException("vocab.json: missing the byte token " + token + " (byte " + b + ")");
             }
             regular.put(token, id);
         }
@@ -99,11 +100,11 @@ public final class GPT2Tokenizer {
             String merged = merges[i][0] + merges[i][1];
             Integer id = vocab.get(merged);
             if (id == null) {
-                throw new IllegalArgumentException("merges.txt: the result of merge " + (i + 1) + " ("
+                throw new InvalidInputException("merges.txt: the result of merge " + (i + 1) + " ("
                         + merges[i][0] + " " + merges[i][1] + ") is not in vocab.json");
             }
             if (id <= previous) {
-                throw new IllegalArgumentException("vocab.json ids do not follow the merges.txt order at merge "
+                throw new InvalidInputException("vocab.json ids do not follow the merges.txt order at merge "
                         + (i + 1) + " (" + merges[i][0] + " " + merges[i][1] + " -> id " + id
                         + "); this tokenizer needs a GPT-2 style vocab");
             }
@@ -160,7 +161,7 @@ public final class GPT2Tokenizer {
 
     private int checkId(int id) {
         if (id < 0 || id >= idToToken.length || idToToken[id] == null) {
-            throw new IllegalArgumentException("token id " + id + " is not in the vocabulary (size " + vocabSize + ")");
+            throw new InvalidInputException("token id " + id + " is not in the vocabulary (size " + vocabSize + ")");
         }
         return id;
     }
@@ -193,11 +194,11 @@ public final class GPT2Tokenizer {
         try {
             Map<String, Integer> vocab = new ObjectMapper().readValue(json, new TypeReference<Map<String, Integer>>() { });
             if (vocab == null || vocab.isEmpty()) {
-                throw new IllegalArgumentException("vocab.json is empty");
+                throw new InvalidInputException("vocab.json is empty");
             }
             return vocab;
         } catch (IOException e) {
-            throw new IllegalArgumentException("vocab.json is not a JSON object of token -> id: "
+            throw new InvalidInputException("vocab.json is not a JSON object of token -> id: "
                     + e.getMessage().lines().findFirst().orElse(""), e);
         }
     }
@@ -211,13 +212,13 @@ public final class GPT2Tokenizer {
                 continue;
             }
             if (line.indexOf('\uFFFD') >= 0) { // what the decoder put for bytes that are not UTF-8
-                throw new IllegalArgumentException("merges.txt line " + (i + 1) + " is not valid UTF-8 text");
+                throw new InvalidInputException("merges.txt line " + (i + 1) + " is not valid UTF-8 text");
             }
             String[] pair = line.split(" ");
             if (pair.length != 2 || pair[0].isEmpty() || pair[1].isEmpty()) {
                 // quoted only when it is short readable text: a garbled file must not spill bytes on the terminal
                 boolean readable = line.length() <= 80 && line.chars().noneMatch(Character::isISOControl);
-                throw new IllegalArgumentException("merges.txt line " + (i + 1) + " is not two tokens separated by a space"
+                throw new InvalidInputException("merges.txt line " + (i + 1) + " is not two tokens separated by a space"
                         + (readable ? ": \"" + line + "\"" : ""));
             }
             merges.add(pair);
@@ -229,9 +230,9 @@ public final class GPT2Tokenizer {
         try {
             return Files.readAllBytes(file);
         } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException("tokenizer file not found: " + file, e);
+            throw new InvalidInputException("tokenizer file not found: " + file, e);
         } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read tokenizer file " + file + ": " + dev.steer4j.IoErrors.reason(e), e);
+            throw new InvalidInputException("cannot read tokenizer file " + file + ": " + dev.steer4j.IoErrors.reason(e), e);
         }
     }
 }

@@ -2,7 +2,7 @@ package dev.steer4j.hooks;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.model.Gpt2Model;
@@ -62,7 +62,7 @@ class BatchAndThreadsTest {
                     1.0, Positions.ALL, true));
             batched = hm.generator().lastLogits(ids);
             batchedGreedy = hm.generator().generateIds(ids, 6, Sampling.GREEDY, null);
-            assertThrows(UserError.class, () -> hm.generator().lastLogits(new int[][]{ids[0]}), "row count must match");
+            assertThrows(InvalidInputException.class, () -> hm.generator().lastLogits(new int[][]{ids[0]}), "row count must match");
         }
         for (int b = 0; b < 3; b++) {
             try (HookedModel hm = new HookedModel(model)) {
@@ -113,7 +113,7 @@ class BatchAndThreadsTest {
         try (HookedModel hm = new HookedModel(model)) {
             hm.hookOutput(H1, new HookOp.Add(Tensors.floats(new float[4 * 32], new long[]{4, 32}, model.device(), ScalarType.Float),
                     1, Positions.ALIGNED, false));
-            assertThrows(UserError.class, () -> hm.generator().lastLogits(new int[][]{{1, 2, 3}}));
+            assertThrows(InvalidInputException.class, () -> hm.generator().lastLogits(new int[][]{{1, 2, 3}}));
         }
     }
 

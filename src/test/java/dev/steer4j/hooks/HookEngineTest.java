@@ -2,7 +2,7 @@ package dev.steer4j.hooks;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.model.Gpt2Model;
@@ -122,10 +122,10 @@ class HookEngineTest {
     @Test
     void badHooksAreClearErrors() {
         try (HookedModel hm = new HookedModel(Fixtures.converted())) {
-            assertThrows(UserError.class, () -> hm.hookOutput("transformer.h.9", new HookOp.Capture()));
-            assertThrows(UserError.class, () -> hm.hookOutput("transformer.h.1",
+            assertThrows(InvalidInputException.class, () -> hm.hookOutput("transformer.h.9", new HookOp.Capture()));
+            assertThrows(InvalidInputException.class, () -> hm.hookOutput("transformer.h.1",
                     new HookOp.Add(vec(new float[16], 16), 1, Positions.ALL, false)));
-            assertThrows(UserError.class, () -> hm.hookOutput("transformer.h.1",
+            assertThrows(InvalidInputException.class, () -> hm.hookOutput("transformer.h.1",
                     new HookOp.Add(vec(new float[32], 32), Double.NaN, Positions.ALL, false)));
         }
     }

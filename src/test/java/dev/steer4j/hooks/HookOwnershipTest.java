@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.steer4j.Fixtures;
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Tensors;
 import org.bytedeco.pytorch.Tensor;
@@ -40,7 +40,7 @@ class HookOwnershipTest {
             HookHandle h = hm.hookOutput(H1, new HookOp.Add(
                     Tensors.floats(v, new long[]{v.length}, model.device(), model.dtype()), 4, Positions.ALL, false));
             float[] before = hm.generator().lastLogits(new int[][]{ids})[0];
-            assertThrows(UserError.class, () -> h.setCoefficient(1e39)); // infinite in float32
+            assertThrows(InvalidInputException.class, () -> h.setCoefficient(1e39)); // infinite in float32
             assertArrayEquals(before, hm.generator().lastLogits(new int[][]{ids})[0], "still steering by 4");
         }
     }

@@ -1,6 +1,6 @@
 package dev.steer4j.runtime;
 
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 
@@ -20,9 +20,9 @@ class ThreadsTest {
             assertEquals(2, torch.get_num_threads());
             assertEquals("STEER4J_THREADS=2", Threads.report().get("policy"));
             System.setProperty(Threads.PROPERTY, "many");
-            assertTrue(assertThrows(UserError.class, Threads::apply).getMessage().contains("'many'"));
+            assertTrue(assertThrows(InvalidInputException.class, Threads::apply).getMessage().contains("'many'"));
             System.setProperty(Threads.PROPERTY, "0");
-            assertThrows(UserError.class, Threads::apply);
+            assertThrows(InvalidInputException.class, Threads::apply);
         } finally {
             System.clearProperty(Threads.PROPERTY);
             Threads.apply();

@@ -182,9 +182,9 @@ class SafetensorsFileTest {
     @Test
     void writerRejectsBadInput() {
         SafetensorsWriter w = new SafetensorsWriter().addF32("a", new long[] {1}, new float[] {1});
-        assertThrows(IllegalArgumentException.class, () -> w.addF32("a", new long[] {1}, new float[] {1}));
-        assertThrows(IllegalArgumentException.class, () -> w.addF32("b", new long[] {2}, new float[] {1}));
-        assertThrows(IllegalArgumentException.class, () -> w.addF32("__metadata__", new long[] {1}, new float[] {1}));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> w.addF32("a", new long[] {1}, new float[] {1}));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> w.addF32("b", new long[] {2}, new float[] {1}));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> w.addF32("__metadata__", new long[] {1}, new float[] {1}));
     }
 
     @Test

@@ -177,11 +177,11 @@ class PerRequestSteeringTest {
     void badEntriesAreRefusedBeforeAnyWork() {
         Gpt2Model model = Fixtures.converted();
         try (SteeringSession s = model.session()) {
-            assertThrows(dev.steer4j.UserError.class, () -> s.run(List.of(
+            assertThrows(dev.steer4j.InvalidInputException.class, () -> s.run(List.of(
                     new Request("x", "Hi", List.of(new Steer("transformer.h.9", MEAN, 1)), 2, Sampling.GREEDY))));
-            assertThrows(dev.steer4j.UserError.class, () -> s.run(List.of(
+            assertThrows(dev.steer4j.InvalidInputException.class, () -> s.run(List.of(
                     new Request("x", "Hi", List.of(new Steer(H1, new float[5], 1)), 2, Sampling.GREEDY))));
-            assertThrows(dev.steer4j.UserError.class, () -> s.run(List.of(
+            assertThrows(dev.steer4j.InvalidInputException.class, () -> s.run(List.of(
                     new Request("x", "Hi", List.of(new Steer(H1, ALIGNED, 1, Positions.ALIGNED)), 2, Sampling.GREEDY))));
             // after refusals the session runs unsteered as before
             float[] plain = s.logits(List.of("Hi"))[0];

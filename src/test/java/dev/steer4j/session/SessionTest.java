@@ -142,9 +142,9 @@ class SessionTest {
         Gpt2Model model = Fixtures.converted();
         try (SteeringSession s = model.session()) {
             Edit e = s.add(H1, MEAN, 4);
-            assertThrows(dev.steer4j.UserError.class, () -> e.setCoefficient(1e50));
-            assertThrows(dev.steer4j.UserError.class, () -> e.setVector(new float[3]));
-            assertThrows(dev.steer4j.UserError.class, () -> s.add("transformer.h.9", MEAN, 1));
+            assertThrows(dev.steer4j.InvalidInputException.class, () -> e.setCoefficient(1e50));
+            assertThrows(dev.steer4j.InvalidInputException.class, () -> e.setVector(new float[3]));
+            assertThrows(dev.steer4j.InvalidInputException.class, () -> s.add("transformer.h.9", MEAN, 1));
             Fixtures.assertClose(steeredByMean4(), s.logits(PROMPT)[0], TOL, "still steered by the first edit");
             assertTrue(e.coefficient() == 4);
         }

@@ -2,7 +2,7 @@ package dev.steer4j.steering;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.hooks.HookHandle;
@@ -130,8 +130,8 @@ class MechanismsTest {
             }
             // the loaded model itself was never edited
             assertArrayEquals(before, new Generator(model).lastLogits(new int[][]{ids})[0]);
-            assertThrows(UserError.class, () -> BiasSteering.apply(hm, H1, mean, 4, Positions.PROMPT));
-            assertThrows(UserError.class, () -> BiasSteering.apply(hm, "transformer.ln_f", mean, 4, Positions.ALL));
+            assertThrows(InvalidInputException.class, () -> BiasSteering.apply(hm, H1, mean, 4, Positions.PROMPT));
+            assertThrows(InvalidInputException.class, () -> BiasSteering.apply(hm, "transformer.ln_f", mean, 4, Positions.ALL));
         }
     }
 }

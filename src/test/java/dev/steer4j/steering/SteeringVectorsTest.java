@@ -2,7 +2,7 @@ package dev.steer4j.steering;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
-import dev.steer4j.UserError;
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.steering.io.VectorSet;
@@ -132,10 +132,10 @@ class SteeringVectorsTest {
     @Test
     void badVectorRequestsAreClearErrors() {
         try (HookedModel hm = new HookedModel(Fixtures.converted())) {
-            assertThrows(UserError.class, () -> ActAdd.vector(hm, "", "Hate", List.of(H1), Reduce.LAST, 220, true));
-            assertThrows(UserError.class, () -> ActAdd.vector(hm, "Love", "Love", List.of(H1), Reduce.LAST, 220, true));
-            assertThrows(UserError.class, () -> ActAdd.vector(hm, "Love", "Hate", List.of("transformer.h.7"), Reduce.LAST, 220, true));
-            assertThrows(UserError.class, () -> ContrastivePairs.vectors(hm, pairs().subList(0, 1), List.of(H1), PairMethod.PCA_DIFF, false));
+            assertThrows(InvalidInputException.class, () -> ActAdd.vector(hm, "", "Hate", List.of(H1), Reduce.LAST, 220, true));
+            assertThrows(InvalidInputException.class, () -> ActAdd.vector(hm, "Love", "Love", List.of(H1), Reduce.LAST, 220, true));
+            assertThrows(InvalidInputException.class, () -> ActAdd.vector(hm, "Love", "Hate", List.of("transformer.h.7"), Reduce.LAST, 220, true));
+            assertThrows(InvalidInputException.class, () -> ContrastivePairs.vectors(hm, pairs().subList(0, 1), List.of(H1), PairMethod.PCA_DIFF, false));
         }
     }
 }

@@ -136,10 +136,10 @@ class GPT2TokenizerTest {
 
     @Test
     void outOfRangeIdIsRejected() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> tok.decode(new int[] {50257}));
+        dev.steer4j.InvalidInputException e = assertThrows(dev.steer4j.InvalidInputException.class, () -> tok.decode(new int[] {50257}));
         assertTrue(e.getMessage().contains("50257"), e.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> tok.decode(new int[] {40, -1}));
-        assertThrows(IllegalArgumentException.class, () -> tok.tokenString(100000));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> tok.decode(new int[] {40, -1}));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> tok.tokenString(100000));
     }
 
     @Test
@@ -152,16 +152,16 @@ class GPT2TokenizerTest {
     @Test
     void missingFileGivesClearError(@TempDir Path dir) throws IOException {
         Files.write(dir.resolve("vocab.json"), vocabJson);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GPT2Tokenizer.fromDirectory(dir));
+        dev.steer4j.InvalidInputException e = assertThrows(dev.steer4j.InvalidInputException.class, () -> GPT2Tokenizer.fromDirectory(dir));
         assertTrue(e.getMessage().contains("merges.txt"), e.getMessage());
     }
 
     @Test
     void malformedFilesGiveClearErrors() {
-        IllegalArgumentException v = assertThrows(IllegalArgumentException.class,
+        dev.steer4j.InvalidInputException v = assertThrows(dev.steer4j.InvalidInputException.class,
                 () -> GPT2Tokenizer.fromFiles("{not json".getBytes(StandardCharsets.UTF_8), mergesTxt));
         assertTrue(v.getMessage().contains("vocab.json") && !v.getMessage().contains("\n"), v.getMessage());
-        IllegalArgumentException m = assertThrows(IllegalArgumentException.class,
+        dev.steer4j.InvalidInputException m = assertThrows(dev.steer4j.InvalidInputException.class,
                 () -> GPT2Tokenizer.fromFiles(vocabJson, "#version: 0.2\nonlyonetoken\n".getBytes(StandardCharsets.UTF_8)));
         assertTrue(m.getMessage().contains("merges.txt"), m.getMessage());
     }
@@ -185,7 +185,7 @@ class GPT2TokenizerTest {
 
         vocab.put("he", 257);
         vocab.put("hey", 256);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        dev.steer4j.InvalidInputException e = assertThrows(dev.steer4j.InvalidInputException.class,
                 () -> GPT2Tokenizer.fromFiles(om.writeValueAsBytes(vocab), merges));
         assertTrue(e.getMessage().contains("merges.txt order"), e.getMessage());
     }

@@ -1,5 +1,6 @@
 package dev.steer4j.steering.io;
 
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.safetensors.FloatConversions;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -69,12 +70,12 @@ public final class GgufControlVector {
     /**
      * Reads a control vector: GGUF version 2 or 3, F32 or F16 {@code direction.k} tensors, all
      * of one width. Entries are {@code transformer.h.k} in layer order; scalar metadata is kept
-     * as strings under its GGUF key. Anything malformed is a one-line IllegalArgumentException.
+     * as strings under its GGUF key. Anything malformed is a one-line InvalidInputException.
      */
     public static VectorSet read(Path path) throws IOException {
         long size = Files.size(path);
         if (size > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("GGUF " + path + ": " + size + " bytes is too large for a control vector");
+            throw new InvalidInputException("GGUF " + path + ": " + size + " bytes is too large for a control vector");
         }
         GgufCursor c = new GgufCursor(Files.readAllBytes(path), path);
         if (c.u32("magic") != MAGIC) {
@@ -153,7 +154,7 @@ public final class GgufControlVector {
         }
         try {
             return b.build();
-        } catch (IllegalArgumentException e) {
+        } catch (InvalidInputException e) {
             throw c.fail(e.getMessage());
         }
     }
@@ -282,25 +283,25 @@ public final class GgufControlVector {
     public static void write(Path path, VectorSet set, String modelHint) throws IOException {
         if (modelHint == null || modelHint.isBlank()) {
             // repeng's import_gguf refuses files without a model hint
-            throw new IllegalArgumentException("GGUF " + path + ": a model hint (e.g. \"gpt2\") is required");
+            throw new InvalidInputException("GGUF " + path + ": a model hint (e.g. \"gpt2\") is required");
         }
         if (set.size() == 0) {
-            throw new IllegalArgumentException("GGUF " + path + ": refusing to write an empty control vector");
+            throw new InvalidInputException("GGUF " + path + ": refusing to write an empty control vector");
         }
         TreeMap<Integer, float[]> layers = new TreeMap<>();
         for (String name : set.names()) {
             Matcher m = MODULE.matcher(name);
             if (!m.matches()) {
-                throw new IllegalArgumentException("GGUF " + path + ": " + name
+                throw new InvalidInputException("GGUF " + path + ": " + name
                         + " is not a block output (transformer.h.<i>); llama.cpp control vectors only steer those");
             }
             int k = Integer.parseInt(m.group(1));
             if (k == 0) {
-                throw new IllegalArgumentException("GGUF " + path + ": transformer.h.0 cannot be exported;"
+                throw new InvalidInputException("GGUF " + path + ": transformer.h.0 cannot be exported;"
                         + " llama.cpp rejects direction.0");
             }
             if (set.shape(name).length != 1) {
-                throw new IllegalArgumentException("GGUF " + path + ": " + name + " has shape "
+                throw new InvalidInputException("GGUF " + path + ": " + name + " has shape "
                         + Arrays.toString(set.shape(name)) + "; control vectors hold one [d] vector per layer");
             }
             layers.put(k, set.data(name));

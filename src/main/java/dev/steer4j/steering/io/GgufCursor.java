@@ -1,5 +1,6 @@
 package dev.steer4j.steering.io;
 
+import dev.steer4j.InvalidInputException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.CharBuffer;
@@ -10,7 +11,7 @@ import java.nio.file.Path;
 
 /**
  * Bounds-checked little-endian reads over a whole GGUF file held in memory. Every failure is an
- * IllegalArgumentException naming the file and the byte offset, so a malformed file never
+ * InvalidInputException naming the file and the byte offset, so a malformed file never
  * surfaces as an index or underflow exception.
  */
 final class GgufCursor {
@@ -98,11 +99,11 @@ final class GgufCursor {
         }
     }
 
-    IllegalArgumentException fail(long offset, String what) {
-        return new IllegalArgumentException("GGUF " + path + ": at byte " + offset + ": " + what);
+    InvalidInputException fail(long offset, String what) {
+        return new InvalidInputException("GGUF " + path + ": at byte " + offset + ": " + what);
     }
 
-    IllegalArgumentException fail(String what) {
-        return new IllegalArgumentException("GGUF " + path + ": " + what);
+    InvalidInputException fail(String what) {
+        return new InvalidInputException("GGUF " + path + ": " + what);
     }
 }

@@ -1,5 +1,6 @@
 package dev.steer4j.steering.io;
 
+import dev.steer4j.InvalidInputException;
 import dev.steer4j.safetensors.DType;
 import dev.steer4j.safetensors.SafetensorsException;
 import dev.steer4j.safetensors.SafetensorsFile;
@@ -23,7 +24,7 @@ public final class SteeringVectorFile {
     /**
      * Reads a vector file; F32, F16 and BF16 tensors are accepted (converted to float). Malformed
      * files, files with no tensors, tensors of rank other than 1 or 2, and tensors of differing
-     * widths give an IllegalArgumentException whose one-line message names the file.
+     * widths give an InvalidInputException whose one-line message names the file.
      */
     public static VectorSet read(Path path) throws IOException {
         try (SafetensorsFile f = SafetensorsFile.open(path)) {
@@ -50,25 +51,25 @@ public final class SteeringVectorFile {
                 }
                 try {
                     b.put(name, dims, f.toFloatArray(name));
-                } catch (IllegalArgumentException e) {
+                } catch (InvalidInputException e) {
                     throw bad(path, e.getMessage());
                 }
             }
             try {
                 return b.build();
-            } catch (IllegalArgumentException e) {
+            } catch (InvalidInputException e) {
                 throw bad(path, e.getMessage());
             }
         } catch (SafetensorsException e) {
             // its message already names the file
-            throw new IllegalArgumentException(e.getMessage(), e);
+            throw new InvalidInputException(e.getMessage(), e);
         }
     }
 
     /** Writes {@code set} as F32 safetensors, atomically; an empty set is refused. */
     public static void write(Path path, VectorSet set) throws IOException {
         if (set.size() == 0) {
-            throw new IllegalArgumentException("steering vectors " + path + ": refusing to write an empty vector set");
+            throw new InvalidInputException("steering vectors " + path + ": refusing to write an empty vector set");
         }
         SafetensorsWriter w = new SafetensorsWriter();
         for (String name : set.names()) {
@@ -79,8 +80,8 @@ public final class SteeringVectorFile {
         w.write(path);
     }
 
-    private static IllegalArgumentException bad(Path path, String what) {
-        return new IllegalArgumentException("steering vectors " + path + ": " + what);
+    private static InvalidInputException bad(Path path, String what) {
+        return new InvalidInputException("steering vectors " + path + ": " + what);
     }
 
     /** Compares digit runs as numbers, so layer indices sort numerically. */

@@ -1,5 +1,6 @@
 package dev.steer4j.steering.io;
 
+import dev.steer4j.InvalidInputException;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -78,7 +79,7 @@ public final class VectorSet {
                 return;
             }
             if (!Arrays.equals(e.shape, o.shape)) {
-                throw new IllegalArgumentException("cannot add vector sets: " + name + " has shape "
+                throw new InvalidInputException("cannot add vector sets: " + name + " has shape "
                         + Arrays.toString(e.shape) + " in one and " + Arrays.toString(o.shape) + " in the other");
             }
             float[] sum = new float[e.data.length];
@@ -119,7 +120,7 @@ public final class VectorSet {
     private Entry entry(String name) {
         Entry e = entries.get(name);
         if (e == null) {
-            throw new IllegalArgumentException("no steering vector for module " + name);
+            throw new InvalidInputException("no steering vector for module " + name);
         }
         return e;
     }
@@ -177,23 +178,23 @@ public final class VectorSet {
         /** Shape {@code [d]} or {@code [T, d]}; data is row-major and copied. Replaces an earlier entry. */
         public Builder put(String name, int[] shape, float[] data) {
             if (name == null || name.isBlank()) {
-                throw new IllegalArgumentException("steering vector name is empty");
+                throw new InvalidInputException("steering vector name is empty");
             }
             Objects.requireNonNull(data, "data");
             if (shape.length != 1 && shape.length != 2) {
-                throw new IllegalArgumentException("steering vector " + name + " has rank " + shape.length
+                throw new InvalidInputException("steering vector " + name + " has rank " + shape.length
                         + " (shape " + Arrays.toString(shape) + "); expected [d] or [T, d]");
             }
             long numel = 1;
             for (int d : shape) {
                 if (d <= 0) {
-                    throw new IllegalArgumentException("steering vector " + name + " has a non-positive dimension in "
+                    throw new InvalidInputException("steering vector " + name + " has a non-positive dimension in "
                             + Arrays.toString(shape));
                 }
                 numel *= d;
             }
             if (numel != data.length) {
-                throw new IllegalArgumentException("steering vector " + name + ": shape " + Arrays.toString(shape)
+                throw new InvalidInputException("steering vector " + name + ": shape " + Arrays.toString(shape)
                         + " needs " + numel + " values, got " + data.length);
             }
             entries.put(name, new Entry(shape.clone(), data.clone()));
@@ -220,7 +221,7 @@ public final class VectorSet {
                     first = e.getKey();
                     width = w;
                 } else if (w != width) {
-                    throw new IllegalArgumentException("steering vectors differ in width: " + first + " has "
+                    throw new InvalidInputException("steering vectors differ in width: " + first + " has "
                             + width + ", " + e.getKey() + " has " + w);
                 }
             }

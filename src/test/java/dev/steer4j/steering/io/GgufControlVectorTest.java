@@ -207,7 +207,7 @@ class GgufControlVectorTest {
 
     private void assertRejected(byte[] bytes, String... fragments) throws IOException {
         Path p = file("bad.gguf", bytes);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GgufControlVector.read(p));
+        dev.steer4j.InvalidInputException e = assertThrows(dev.steer4j.InvalidInputException.class, () -> GgufControlVector.read(p));
         assertTrue(e.getMessage().contains(p.toString()), e.getMessage());
         assertFalse(e.getMessage().contains("\n"), e.getMessage());
         for (String f : fragments) {
@@ -300,7 +300,7 @@ class GgufControlVectorTest {
                 Files.write(p, patched(good, i, v));
                 try {
                     GgufControlVector.read(p);
-                } catch (IllegalArgumentException expected) {
+                } catch (dev.steer4j.InvalidInputException expected) {
                     assertFalse(expected.getMessage().contains("\n"));
                 }
             }
@@ -311,16 +311,16 @@ class GgufControlVectorTest {
     void writeRejectsWhatLlamaCppCannotLoad() {
         Path p = tmp.resolve("x.gguf");
         VectorSet ok = VectorSet.builder().put("transformer.h.1", L1).build();
-        assertThrows(IllegalArgumentException.class, () -> GgufControlVector.write(p,
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> GgufControlVector.write(p,
                 VectorSet.builder().put("transformer.h.1.mlp", L1).build(), "gpt2"));
-        assertThrows(IllegalArgumentException.class, () -> GgufControlVector.write(p,
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> GgufControlVector.write(p,
                 VectorSet.builder().put("transformer.h.01", L1).build(), "gpt2"));
-        assertThrows(IllegalArgumentException.class, () -> GgufControlVector.write(p,
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> GgufControlVector.write(p,
                 VectorSet.builder().put("transformer.h.0", L1).build(), "gpt2"));
-        assertThrows(IllegalArgumentException.class, () -> GgufControlVector.write(p,
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> GgufControlVector.write(p,
                 VectorSet.builder().put("transformer.h.2", new int[] {2, 3}, new float[6]).build(), "gpt2"));
-        assertThrows(IllegalArgumentException.class, () -> GgufControlVector.write(p, VectorSet.builder().build(), "gpt2"));
-        assertThrows(IllegalArgumentException.class, () -> GgufControlVector.write(p, ok, " "));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> GgufControlVector.write(p, VectorSet.builder().build(), "gpt2"));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> GgufControlVector.write(p, ok, " "));
         assertFalse(Files.exists(p));
     }
 }

@@ -88,7 +88,7 @@ class SteeringVectorFileTest {
     }
 
     private void assertRejected(Path p, String... fragments) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SteeringVectorFile.read(p));
+        dev.steer4j.InvalidInputException e = assertThrows(dev.steer4j.InvalidInputException.class, () -> SteeringVectorFile.read(p));
         assertTrue(e.getMessage().contains(p.toString()), e.getMessage());
         assertFalse(e.getMessage().contains("\n"), e.getMessage());
         for (String f : fragments) {
@@ -125,7 +125,7 @@ class SteeringVectorFileTest {
         Path p = tmp.resolve("e.safetensors");
         new SafetensorsWriter().putMetadata("method", "x").write(p);
         assertRejected(p, "no tensors");
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(dev.steer4j.InvalidInputException.class,
                 () -> SteeringVectorFile.write(tmp.resolve("out.safetensors"), VectorSet.builder().build()));
         assertFalse(Files.exists(tmp.resolve("out.safetensors")));
     }

@@ -35,7 +35,7 @@ class VectorSetTest {
         shape[0] = 7;
         assertArrayEquals(new int[] {2, 3}, s.shape("transformer.h.2"));
         assertThrows(UnsupportedOperationException.class, () -> s.metadata().put("x", "y"));
-        assertThrows(IllegalArgumentException.class, () -> s.data("transformer.h.9"));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> s.data("transformer.h.9"));
 
         float[] src = {4, 5, 6};
         VectorSet t = VectorSet.builder().put("m", src).build();
@@ -81,22 +81,22 @@ class VectorSetTest {
     @Test
     void mismatchedShapesRejected() {
         VectorSet b = VectorSet.builder().put("transformer.h.2", new float[] {1, 2, 3}).build();
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> a().plus(b));
+        dev.steer4j.InvalidInputException e = assertThrows(dev.steer4j.InvalidInputException.class, () -> a().plus(b));
         assertTrue(e.getMessage().contains("transformer.h.2"), e.getMessage());
         // different widths under different names are rejected too: one set steers one model
         VectorSet c = VectorSet.builder().put("transformer.h.7", new float[] {1, 2}).build();
-        assertThrows(IllegalArgumentException.class, () -> a().plus(c));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> a().plus(c));
     }
 
     @Test
     void builderValidates() {
         VectorSet.Builder b = VectorSet.builder();
-        assertThrows(IllegalArgumentException.class, () -> b.put("x", new int[] {1, 1, 3}, new float[3]));
-        assertThrows(IllegalArgumentException.class, () -> b.put("x", new int[] {}, new float[1]));
-        assertThrows(IllegalArgumentException.class, () -> b.put("x", new int[] {2, 3}, new float[5]));
-        assertThrows(IllegalArgumentException.class, () -> b.put("x", new int[] {0, 3}, new float[0]));
-        assertThrows(IllegalArgumentException.class, () -> b.put("", new float[3]));
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> b.put("x", new int[] {1, 1, 3}, new float[3]));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> b.put("x", new int[] {}, new float[1]));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> b.put("x", new int[] {2, 3}, new float[5]));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> b.put("x", new int[] {0, 3}, new float[0]));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> b.put("", new float[3]));
+        assertThrows(dev.steer4j.InvalidInputException.class,
                 () -> VectorSet.builder().put("x", new float[3]).put("y", new float[4]).build());
         assertThrows(IllegalStateException.class, () -> VectorSet.builder().build().width());
     }

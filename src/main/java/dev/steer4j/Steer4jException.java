@@ -1,0 +1,15 @@
+package dev.steer4j;
+
+/**
+ * What steer4j's library throws when it cannot do what it was asked. Catch this to handle every steer4j
+ * failure; {@link InvalidInputException} is the kind the caller can fix.
+ */
+public class Steer4jException extends RuntimeException {
+    public Steer4jException(String message) {
+        super(message);
+    }
+
+    public Steer4jException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}

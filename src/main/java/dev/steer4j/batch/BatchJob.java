@@ -1,0 +1,268 @@
+package dev.steer4j.batch;
+
+import dev.steer4j.InvalidInputException;
+import dev.steer4j.IoErrors;
+import dev.steer4j.engine.BatchEngine;
+import dev.steer4j.generate.Sampling;
+import dev.steer4j.session.Request;
+import dev.steer4j.session.RequestReader;
+import dev.steer4j.session.Result;
+import dev.steer4j.session.SteeringSession;
+import dev.steer4j.steering.SteerSpec;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.NoSuchElementException;
+import java.util.Set;
+
+/**
+ * A resumable batch job: request lines in (streamed), one result or error record per line out (appended
+ * as each finishes, see {@link ResultLog}), all through one continuous-batching engine. A rerun with the
+ * same output skips what is already there. A bad line becomes an error record and the job goes on.
+ */
+public final class BatchJob {
+    /**
+     * {@code staticBatches}: instead of the engine, run the requests in consecutive static batches of
+     * {@code maxBatch} (one left-padded batch each, as {@code generate --requests} does): the baseline the
+     * batch benchmark compares against.
+     */
+    public record Options(Path in, Path out, int maxBatch, List<SteerSpec> steer, int maxNewTokens, Sampling sampling,
+                          boolean staticBatches) {}
+
+    /** What a run did: requests completed, bad lines, lines already in the output, and token counts. */
+    public record Summary(long requests, long errors, long skipped, long earlierErrors, long promptTokens,
+                          long newTokens, double seconds) {
+        public double tokensPerSecond() {
+            return seconds > 0 ? newTokens / seconds : 0;
+        }
+
+        public Map<String, Object> toMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("requests", requests);
+            m.put("errors", errors);
+            m.put("skipped", skipped);
+            m.put("earlier_errors", earlierErrors);
+            m.put("prompt_tokens", promptTokens);
+            m.put("new_tokens", newTokens);
+            m.put("seconds", seconds);
+            m.put("tokens_per_s", tokensPerSecond());
+            return m;
+        }
+    }
+
+    /** Told the total once (-1 when the input cannot be counted) and after each request finishes. */
+    public interface Progress {
+        void start(long total);
+
+        void update(long finished, long newTokens, double seconds);
+
+        Progress NONE = new Progress() {
+            @Override public void start(long total) {}
+
+            @Override public void update(long finished, long newTokens, double seconds) {}
+        };
+    }
+
+    private BatchJob() {}
+
+    public static Summary run(SteeringSession session, Options o, Progress progress) {
+        if (o.in().equals(o.out())) throw new InvalidInputException("the input and the output are the same file");
+        // not requireFile: a pipe is a fine input (the job streams it)
+        if (Files.isDirectory(o.in())) throw new InvalidInputException("input " + o.in() + " is a directory, not a file");
+        if (!Files.exists(o.in())) throw new InvalidInputException("input not found: " + o.in());
+        RequestReader reader = new RequestReader(o.in().toAbsolutePath().getParent(), o.steer(), o.maxNewTokens(), o.sampling());
+        long start = System.nanoTime();
+        try (ResultLog log = ResultLog.open(o.out());
+             BatchEngine engine = new BatchEngine(session, o.maxBatch());
+             InputStream in = Files.newInputStream(o.in());
+             LineReader lines = new LineReader(in)) {
+            long earlierErrors = log.errors();
+            progress.start(countable(o.in()) ? Math.max(0, countLines(o.in()) - log.recorded()) : -1);
+            Counts counts = new Counts();
+            Requests source = new Requests(lines, reader, session, log, counts);
+            BatchEngine.Sink sink = new BatchEngine.Sink() {
+                @Override
+                public void completed(Result r) {
+                    source.lineOf(r.id());
+                    log.append(resultRecord(r));
+                    counts.requests++;
+                    counts.promptTokens += r.ids().length;
+                    counts.newTokens += r.newIds().length;
+                    progress.update(counts.requests + counts.errors, counts.newTokens, seconds(start));
+                }
+
+                @Override
+                public void failed(Request r, String message) {
+                    log.append(errorRecord(r.id(), source.lineOf(r.id()), message));
+                    counts.errors++;
+                    progress.update(counts.requests + counts.errors, counts.newTokens, seconds(start));
+                }
+            };
+            if (o.staticBatches()) runStatic(session, source, o.maxBatch(), sink);
+            else engine.run(source, sink);
+            return new Summary(counts.requests, counts.errors, counts.skipped, earlierErrors, counts.promptTokens,
+                    counts.newTokens, seconds(start));
+        } catch (IOException e) {
+            throw new InvalidInputException("cannot read " + o.in() + ": " + IoErrors.reason(e), e);
+        }
+    }
+
+    /** Consecutive static batches of {@code size}: every row of a batch waits for its longest. */
+    private static void runStatic(SteeringSession session, Iterator<Request> source, int size, BatchEngine.Sink sink) {
+        List<Request> chunk = new java.util.ArrayList<>();
+        while (source.hasNext() || !chunk.isEmpty()) {
+            if (source.hasNext() && chunk.size() < size) {
+                chunk.add(source.next());
+                continue;
+            }
+            try {
+                for (Result r : session.run(chunk)) sink.completed(r);
+            } catch (InvalidInputException e) { // one bad row spoils its static batch: that is the baseline's way
+                for (Request r : chunk) sink.failed(r, e.getMessage());
+            }
+            chunk.clear();
+        }
+    }
+
+    private static final class Counts {
+        long requests;
+        long errors;
+        long skipped;
+        long promptTokens;
+        long newTokens;
+    }
+
+    /**
+     * The requests of the input, parsed as the engine asks for them; bad lines are written as error records
+     * on the way, and lines already in the output are skipped.
+     */
+    private static final class Requests implements Iterator<Request> {
+        private final LineReader lines;
+        private final RequestReader reader;
+        private final SteeringSession session;
+        private final ResultLog log;
+        private final Counts counts;
+        private final Set<String> seen = new HashSet<>();
+        private final Map<String, Long> lineOf = new java.util.HashMap<>(); // requests in flight only
+        private Request next;
+        private boolean ended;
+
+        Requests(LineReader lines, RequestReader reader, SteeringSession session, ResultLog log, Counts counts) {
+            this.lines = lines;
+            this.reader = reader;
+            this.session = session;
+            this.log = log;
+            this.counts = counts;
+        }
+
+        /** The line of a request in flight, forgotten once asked (it has finished). */
+        long lineOf(String id) {
+            Long n = lineOf.remove(id);
+            return n == null ? -1 : n;
+        }
+
+        @Override
+        public boolean hasNext() {
+            while (next == null && !ended) advance();
+            return next != null;
+        }
+
+        @Override
+        public Request next() {
+            if (!hasNext()) throw new NoSuchElementException();
+            Request r = next;
+            next = null;
+            return r;
+        }
+
+        private void advance() {
+            LineReader.Line line;
+            try {
+                line = lines.next();
+            } catch (IOException e) {
+                throw new InvalidInputException("cannot read the input: " + IoErrors.reason(e), e);
+            }
+            if (line == null) {
+                ended = true;
+                return;
+            }
+            if (line.text() != null && line.text().isBlank()) return;
+            if (log.hasLine(line.number())) {
+                counts.skipped++;
+                return;
+            }
+            String id = null;
+            try {
+                if (line.text() == null) throw new InvalidInputException("not valid UTF-8 text");
+                Request r = reader.parse(line.text(), Long.toString(line.number()));
+                id = r.id();
+                if (log.has(id)) {
+                    counts.skipped++;
+                    seen.add(id);
+                    return;
+                }
+                if (!seen.add(id)) {
+                    // keyed by line, not id: the first line with this id is still owed its result
+                    log.append(errorRecord(null, line.number(), "duplicate id \"" + id + "\""));
+                    counts.errors++;
+                    return;
+                }
+                session.check(r);
+                lineOf.put(id, line.number());
+                next = r;
+            } catch (InvalidInputException e) {
+                log.append(errorRecord(id, line.number(), e.getMessage()));
+                counts.errors++;
+            }
+        }
+    }
+
+    static Map<String, Object> resultRecord(Result r) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", r.id());
+        m.put("prompt", r.prompt());
+        m.put("new_ids", r.newIds());
+        m.put("text", r.text());
+        m.put("finish_reason", r.finishReason().wireName());
+        m.put("prompt_tokens", r.ids().length);
+        m.put("new_tokens", r.newIds().length);
+        return m;
+    }
+
+    static Map<String, Object> errorRecord(String id, long line, String message) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        if (id != null) m.put("id", id);
+        if (line > 0) m.put("line", line);
+        m.put("error", message);
+        return m;
+    }
+
+    private static boolean countable(Path in) {
+        return Files.isRegularFile(in);
+    }
+
+    /** Counts lines without holding them: the progress total. */
+    private static long countLines(Path in) throws IOException {
+        long n = 0;
+        try (InputStream s = new java.io.BufferedInputStream(Files.newInputStream(in), 1 << 16)) {
+            int c;
+            int last = '\n';
+            while ((c = s.read()) >= 0) {
+                if (c == '\n') n++;
+                last = c;
+            }
+            if (last != '\n') n++;
+        }
+        return n;
+    }
+
+    private static double seconds(long start) {
+        return (System.nanoTime() - start) / 1e9;
+    }
+}

@@ -1,0 +1,107 @@
+package dev.steer4j.cli;
+
+import dev.steer4j.InvalidInputException;
+import dev.steer4j.batch.BatchJob;
+import dev.steer4j.generate.Sampling;
+import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.session.SteeringSession;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/** The batch job: a JSONL file of requests through the continuous-batching engine, resumable. */
+@Command(name = "batch", mixinStandardHelpOptions = true,
+        description = "Steered generation for every request of a JSONL file, one result line each, resumable.")
+final class BatchCommand implements Callable<Integer> {
+    /** Slots of the engine when --max-batch is not given (BENCHMARKS.md: the measured best on this machine kind). */
+    static final int DEFAULT_MAX_BATCH = 16;
+
+    @ParentCommand
+    Main main;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Mixin
+    SteerOptions steerOptions;
+
+    @Option(names = "--in", required = true, paramLabel = "FILE.jsonl",
+            description = "requests, one JSON object per line (the objects of generate --requests), read as a stream")
+    Path in;
+
+    @Option(names = "--out", required = true, paramLabel = "FILE.jsonl",
+            description = "results, one line per request as it finishes; rerunning skips the ids already there")
+    Path out;
+
+    @Option(names = "--max-batch", paramLabel = "B", description = "slots of the engine (default " + DEFAULT_MAX_BATCH + ")")
+    Integer maxBatch;
+
+    @Option(names = "--max-new-tokens", defaultValue = "20", paramLabel = "N",
+            description = "token limit for lines that give no max_new_tokens (default 20)")
+    int maxNewTokens;
+
+    @Option(names = "--json", description = "print one summary object on stdout at the end")
+    boolean json;
+
+    @Option(names = "--static-batches", description = "no continuous batching: consecutive static batches of"
+            + " --max-batch requests, each as long as its longest (the baseline of the batch benchmark)")
+    boolean staticBatches;
+
+    @Override
+    public Integer call() {
+        int slots = maxBatch == null ? DEFAULT_MAX_BATCH : maxBatch;
+        if (slots < 1) throw new InvalidInputException("--max-batch must be >= 1, got " + slots);
+        if (maxNewTokens < 0) throw new InvalidInputException("--max-new-tokens must be >= 0, got " + maxNewTokens);
+        BatchJob.Options options = new BatchJob.Options(in, out, slots, steerOptions.specsForRequests(), maxNewTokens,
+                Sampling.GREEDY, staticBatches);
+        BatchJob.Summary summary;
+        try (Gpt2Model model = modelOptions.load(); SteeringSession session = model.session();
+             Bar bar = new Bar(main)) {
+            summary = BatchJob.run(session, options, bar);
+        }
+        long bad = summary.errors() + summary.earlierErrors();
+        String line = String.format(Locale.ROOT, "batch: %d requests done, %d skipped (already in %s), %d bad lines%s;"
+                        + " %d new tokens in %.1f s (%.1f tokens/s)", summary.requests(), summary.skipped(), out, bad,
+                bad > 0 ? " (error records in " + out + ")" : "", summary.newTokens(), summary.seconds(),
+                summary.tokensPerSecond());
+        main.err().println(line);
+        if (json) Json.print(main.out(), summary.toMap());
+        return bad > 0 ? Failures.BAD_INPUT : 0;
+    }
+
+    /** Requests done / total (when countable), tokens/s and ETA on stderr. */
+    private static final class Bar implements BatchJob.Progress, AutoCloseable {
+        private final Main main;
+        private ProgressBar bar;
+
+        Bar(Main main) {
+            this.main = main;
+        }
+
+        @Override
+        public void start(long total) {
+            ProgressBarStyle style = System.console() != null ? ProgressBarStyle.COLORFUL_UNICODE_BLOCK : ProgressBarStyle.ASCII;
+            bar = new ProgressBarBuilder().setTaskName("batch").setInitialMax(total).setStyle(style).setUnit(" requests", 1)
+                    .setConsumer(new ConsoleProgressBarConsumer(main.err(), 100)).build();
+        }
+
+        @Override
+        public void update(long finished, long newTokens, double seconds) {
+            bar.stepTo(finished);
+            bar.setExtraMessage(String.format(Locale.ROOT, "%.0f tokens/s", seconds > 0 ? newTokens / seconds : 0));
+        }
+
+        @Override
+        public void close() {
+            if (bar != null) bar.close();
+        }
+    }
+}
