@@ -105,4 +105,18 @@ public final class Fixtures {
         assertEquals(expected.length, actual.length, what + " rows");
         for (int i = 0; i < expected.length; i++) assertClose(expected[i], actual[i], tol, what + " row " + i);
     }
+
+    /** The reference's vectors as files: last-token unit, mean, and the [T, d] aligned one. */
+    public static void writeVectors(Path dir) {
+        JsonNode actadd = expected("actadd.json");
+        dev.steer4j.steering.VectorFiles.write(dir.resolve("last.safetensors"),
+                dev.steer4j.steering.io.VectorSet.builder().put("transformer.h.1", floats(actadd.get("last_token").get("unit_vector"))).build(), "tiny");
+        dev.steer4j.steering.VectorFiles.write(dir.resolve("mean.safetensors"),
+                dev.steer4j.steering.io.VectorSet.builder().put("transformer.h.1", floats(actadd.get("mean_vector"))).build(), "tiny");
+        float[][] aligned = matrix(actadd.get("steering_vector"));
+        float[] flat = new float[aligned.length * aligned[0].length];
+        for (int i = 0; i < aligned.length; i++) System.arraycopy(aligned[i], 0, flat, i * aligned[0].length, aligned[i].length);
+        dev.steer4j.steering.VectorFiles.write(dir.resolve("aligned.safetensors"),
+                dev.steer4j.steering.io.VectorSet.builder().put("transformer.h.1", new int[]{aligned.length, aligned[0].length}, flat).build(), "tiny");
+    }
 }

@@ -37,7 +37,7 @@ public final class BatchJob {
 
     /** What a run did: requests completed, bad lines, lines already in the output, and token counts. */
     public record Summary(long requests, long errors, long skipped, long earlierErrors, long promptTokens,
-                          long newTokens, double seconds) {
+                          long newTokens, double seconds, Map<String, Object> engine) {
         public double tokensPerSecond() {
             return seconds > 0 ? newTokens / seconds : 0;
         }
@@ -52,6 +52,7 @@ public final class BatchJob {
             m.put("new_tokens", newTokens);
             m.put("seconds", seconds);
             m.put("tokens_per_s", tokensPerSecond());
+            m.put("engine", engine);
             return m;
         }
     }
@@ -107,7 +108,7 @@ public final class BatchJob {
             if (o.staticBatches()) runStatic(session, source, o.maxBatch(), sink);
             else engine.run(source, sink);
             return new Summary(counts.requests, counts.errors, counts.skipped, earlierErrors, counts.promptTokens,
-                    counts.newTokens, seconds(start));
+                    counts.newTokens, seconds(start), o.staticBatches() ? Map.of() : engine.stats());
         } catch (IOException e) {
             throw new InvalidInputException("cannot read " + o.in() + ": " + IoErrors.reason(e), e);
         }

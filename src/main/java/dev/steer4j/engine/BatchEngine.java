@@ -54,6 +54,10 @@ public final class BatchEngine implements AutoCloseable {
     private Tensor greedyPast;
     private Tensor hostIds;
     private LongPointer hostView;
+    private long prefills;
+    private long prefillNanos;
+    private long steps;
+    private long stepNanos;
 
     /** What one slot is running. */
     private static final class Slot {
@@ -84,6 +88,16 @@ public final class BatchEngine implements AutoCloseable {
 
     public int slots() {
         return active.length;
+    }
+
+    /** Where the time went: prefills and decode steps, counts and seconds. */
+    public java.util.Map<String, Object> stats() {
+        java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("prefills", prefills);
+        m.put("prefill_seconds", prefillNanos / 1e9);
+        m.put("decode_steps", steps);
+        m.put("decode_seconds", stepNanos / 1e9);
+        return m;
     }
 
     /** The cache, once the first request has come (null before). */
@@ -133,9 +147,12 @@ public final class BatchEngine implements AutoCloseable {
         }
         Slot slot = new Slot(r, prompt);
         int first;
+        long t0 = System.nanoTime();
         try {
             steering.admit(b, r.steer()); // refuses a coefficient that overflows the dtype
             first = prefill(b, slot);
+            prefills++;
+            prefillNanos += System.nanoTime() - t0;
         } catch (InvalidInputException e) {
             sink.failed(r, e.getMessage());
             return;
@@ -183,6 +200,7 @@ public final class BatchEngine implements AutoCloseable {
 
     /** One token for every slot; idle slots compute too (their rows are never read). */
     private void step(Sink sink) {
+        long t0 = System.nanoTime();
         cache.beforeStep();
         refreshProgram();
         if (!listenerOnSteps) {
@@ -215,6 +233,8 @@ public final class BatchEngine implements AutoCloseable {
             }
         }
         cache.advance();
+        steps++;
+        stepNanos += System.nanoTime() - t0;
         for (int b = 0; b < active.length; b++) {
             if (active[b] != null) record(b, (int) next[b], sink);
         }

@@ -62,7 +62,7 @@ class BatchCommandTest {
 
     @Test
     void eachRequestEqualsGenerateWithRequestsAndTheReference(@TempDir Path dir) throws IOException {
-        RequestsCommandTest.writeVectors(dir);
+        Fixtures.writeVectors(dir);
         List<String> lines = requestLines(20);
         lines.add("{\"id\": \"ref\", \"prompt\": \"I think dogs are \", \"steer\": [{\"file\": \"last.safetensors\", \"coef\": 10}],"
                 + " \"max_new_tokens\": 12}");
@@ -92,7 +92,7 @@ class BatchCommandTest {
 
     @Test
     void badLinesBecomeErrorRecordsAndTheJobGoesOn(@TempDir Path dir) throws IOException {
-        RequestsCommandTest.writeVectors(dir);
+        Fixtures.writeVectors(dir);
         dev.steer4j.steering.VectorFiles.write(dir.resolve("narrow.safetensors"),
                 dev.steer4j.steering.io.VectorSet.builder().put("transformer.h.1", new float[16]).build(), "tiny");
         Path in = dir.resolve("requests.jsonl");
@@ -142,7 +142,7 @@ class BatchCommandTest {
 
     @Test
     void aRerunSkipsWhatIsDoneAndRedoesATornLastLine(@TempDir Path dir) throws IOException {
-        RequestsCommandTest.writeVectors(dir);
+        Fixtures.writeVectors(dir);
         Path in = dir.resolve("requests.jsonl");
         Files.write(in, requestLines(12), StandardCharsets.UTF_8);
         Path full = dir.resolve("full.jsonl");
@@ -160,7 +160,7 @@ class BatchCommandTest {
 
     @Test
     void killedWithSigkillAtAnyMomentThenRerunEveryIdOnce(@TempDir Path dir) throws Exception {
-        RequestsCommandTest.writeVectors(dir);
+        Fixtures.writeVectors(dir);
         Path in = dir.resolve("requests.jsonl");
         List<String> lines = new ArrayList<>();
         for (int i = 0; i < 600; i++) {

@@ -21,20 +21,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class RequestsCommandTest {
     static final String H1 = "transformer.h.1";
 
-    /** The reference's vectors as files: last-token unit, mean, and the [T, d] aligned one. */
-    static void writeVectors(Path dir) {
-        JsonNode actadd = Fixtures.expected("actadd.json");
-        VectorFiles.write(dir.resolve("last.safetensors"),
-                VectorSet.builder().put(H1, Fixtures.floats(actadd.get("last_token").get("unit_vector"))).build(), "tiny");
-        VectorFiles.write(dir.resolve("mean.safetensors"),
-                VectorSet.builder().put(H1, Fixtures.floats(actadd.get("mean_vector"))).build(), "tiny");
-        float[][] aligned = Fixtures.matrix(actadd.get("steering_vector"));
-        float[] flat = new float[aligned.length * aligned[0].length];
-        for (int i = 0; i < aligned.length; i++) System.arraycopy(aligned[i], 0, flat, i * aligned[0].length, aligned[i].length);
-        VectorFiles.write(dir.resolve("aligned.safetensors"),
-                VectorSet.builder().put(H1, new int[]{aligned.length, aligned[0].length}, flat).build(), "tiny");
-    }
-
     static Path lines(Path dir, String... lines) throws IOException {
         Path f = dir.resolve("requests.jsonl");
         Files.writeString(f, String.join("\n", lines) + "\n", StandardCharsets.UTF_8);
@@ -43,7 +29,7 @@ class RequestsCommandTest {
 
     @Test
     void eachLineIsSteeredByItsOwnEntriesLikeTheReference(@TempDir Path dir) throws IOException {
-        writeVectors(dir);
+        Fixtures.writeVectors(dir);
         String[] p = Fixtures.PROMPTS;
         Path requests = lines(dir,
                 "{\"id\": \"a\", \"prompt\": \"" + p[0] + "\", \"steer\": [{\"file\": \"last.safetensors\", \"coef\": 10}]}",
@@ -74,7 +60,7 @@ class RequestsCommandTest {
 
     @Test
     void generateRunsEachLineWithItsOwnSteeringAndLimit(@TempDir Path dir) throws IOException {
-        writeVectors(dir);
+        Fixtures.writeVectors(dir);
         JsonNode greedy = Fixtures.expected("greedy.json");
         Path requests = lines(dir,
                 "{\"id\": \"u\", \"prompt\": \"I think dogs are \", \"max_new_tokens\": 12}",
@@ -94,7 +80,7 @@ class RequestsCommandTest {
 
     @Test
     void aBadLineIsAnErrorNamingItsLineBeforeAnyWork(@TempDir Path dir) throws IOException {
-        writeVectors(dir);
+        Fixtures.writeVectors(dir);
         VectorFiles.write(dir.resolve("narrow.safetensors"), VectorSet.builder().put(H1, new float[16]).build(), "tiny");
         String ok = "{\"prompt\": \"Hi\"}";
         String[][] cases = {

@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class SteerModesTest {
     @Test
     void twoBiasEditsOnOneModuleEqualTwoHooks(@TempDir Path dir) {
-        RequestsCommandTest.writeVectors(dir);
+        Fixtures.writeVectors(dir);
         String a = dir.resolve("last.safetensors") + "*4";
         String b = dir.resolve("mean.safetensors") + "*4";
         JsonNode hooks = Cli.run(SteeringCommandsTest.logitsArgs("--steer", a, "--steer", b)).okJson().get("results");
