@@ -11,9 +11,11 @@
 #   - steer4j batch --static-batches (consecutive static batches of B, in input order)
 #   - steer4j batch on the same requests unsteered (the steering overhead)
 #   - the Python way: bench_python_batch.py, static batches of B grouped by vector, register_forward_hook
-# tokens/s = new tokens / generation seconds (model loading excluded, on both sides). Then a streaming
+# tokens/s = new tokens / generation seconds (model loading excluded, on both sides). Then, wall clock
+# of whole runs (JVM start and model load included): steer4j batch against the same job on Apache Spark in
+# local mode (dev.steer4j.spark.BatchJob, local[2], plain java on Maven's class path). Last, a streaming
 # run: 100k short unsteered requests on the tiny model, resident memory sampled every second.
-# Needs Debian's python3-torch and libopenblas0-pthread; B = $MAX_BATCH (default: steer4j's default, 16).
+# Needs Debian's python3-torch and libopenblas0-pthread; B = $MAX_BATCH (default: steer4j's default, 32).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -22,11 +24,19 @@ out=bench-out
 work="$out/batch"
 mkdir -p "$work"
 py=/usr/bin/python3
-b="${MAX_BATCH:-16}"
+b="${MAX_BATCH:-32}"
 "$py" -c 'import torch' 2>/dev/null || { echo "needs Debian's python3-torch: apt-get install -y python3-torch libopenblas0-pthread" >&2; exit 2; }
 [[ -f target/steer4j.jar ]] || mvn -q -B -DskipTests package >&2
 blas_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
 steer4j() { "${blas_env[@]}" java -jar target/steer4j.jar "$@"; }
+# Debian's OpenBLAS 0.3.21 does not know newer CPUs and falls back to Prescott kernels (no AVX at all), where
+# steer4j's OpenBLAS 0.3.31 picks AVX-512 ones itself: give the Python side the kernels this CPU can run.
+py_env=()
+if [[ "$(OPENBLAS_VERBOSE=2 "${blas_env[@]}" "$py" -c 'import torch' 2>&1 | sed -n 's/^Core: //p' | head -1)" == Prescott ]]; then
+  if grep -qw avx512_bf16 /proc/cpuinfo; then py_env=(OPENBLAS_CORETYPE=Cooperlake)
+  elif grep -qw avx512f /proc/cpuinfo; then py_env=(OPENBLAS_CORETYPE=SkylakeX)
+  elif grep -qw avx2 /proc/cpuinfo; then py_env=(OPENBLAS_CORETYPE=Haswell); fi
+fi
 [[ -f "$out/gpt2-124m/model.safetensors" ]] || "$py" scripts/make_random_gpt2.py "$out/gpt2-124m" >&2
 [[ -f "$out/gpt2-124m.pt" ]] || steer4j convert --hf "$out/gpt2-124m" --out "$out/gpt2-124m.pt" >&2
 [[ -f "$out/tiny.pt" ]] || steer4j convert --hf src/test/resources/reference/tiny-gpt2 --out "$out/tiny.pt" >&2
@@ -48,11 +58,25 @@ for ((r = 1; r <= rounds; r++)); do
       continuous) job continuous "$work/requests.jsonl" ;;
       static) job static "$work/requests.jsonl" --static-batches ;;
       unsteered) job unsteered "$work/requests-unsteered.jsonl" ;;
-      python) "${blas_env[@]}" "$py" scripts/bench_python_batch.py --hf "$out/gpt2-124m" --workload "$work/workload.json" \
+      python) "${blas_env[@]}" "${py_env[@]}" "$py" scripts/bench_python_batch.py --hf "$out/gpt2-124m" --workload "$work/workload.json" \
                   --batch "$b" --threads 1 --json > "$work/python.$r.json" ;;
     esac
   done
 done
+
+# whole runs, wall clock: steer4j batch, then the same job on Spark local[2]
+[[ -f "$out/classpath.txt" ]] || mvn -q -B dependency:build-classpath -Dmdep.outputFile="$out/classpath.txt" >&2
+opens=$(sed -n 's:.*<spark.java.opens>\(.*\)</spark.java.opens>.*:\1:p' pom.xml)
+rm -f "$work/wall-batch.out.jsonl"; rm -rf "$work/wall-spark.out.jsonl"
+t0=$(date +%s.%N)
+steer4j batch --model "$out/gpt2-124m.pt" --in "$work/requests.jsonl" --out "$work/wall-batch.out.jsonl" --max-batch "$b" --json \
+    > "$work/wall-batch.json" 2>/dev/null
+t1=$(date +%s.%N)
+"${blas_env[@]}" java $opens -Dspark.master='local[2]' -cp "target/classes:$(cat "$out/classpath.txt")" dev.steer4j.spark.BatchJob \
+    --model "$out/gpt2-124m.pt" --in "$work/requests.jsonl" --out "$work/wall-spark.out.jsonl" --max-batch "$b" \
+    > /dev/null 2> "$work/wall-spark.err" || true # exit 2 would mean bad rows: the summary counts them
+t2=$(date +%s.%N)
+echo "$t0 $t1 $t2" > "$work/wall.txt"
 
 # streaming: 100k short requests on the tiny model, RSS every second
 rm -f "$work/short.out.jsonl"
@@ -86,6 +110,11 @@ for line in open(f"{work}/continuous.out.jsonl"):
     got[rec["id"]] = rec.get("new_ids")
 same = sum(1 for k, v in py.items() if got.get(k) == v)
 print(f"requests with identical tokens, steer4j vs Python: {same}/{len(py)}")
+t0, t1, t2 = map(float, open(f"{work}/wall.txt").read().split())
+gen = json.load(open(f"{work}/wall-batch.json"))["seconds"]
+rows = sum(1 for _ in __import__("glob").glob(f"{work}/wall-spark.out.jsonl/part-*") for _ in open(_))
+print(f"whole runs: steer4j batch {t1 - t0:.1f} s (generation {gen:.1f} s); Spark local[2] {t2 - t1:.1f} s"
+      f" ({rows} rows); Spark's extra {t2 - t1 - (t1 - t0):.1f} s")
 rss = [int(x) / 1024 for x in open(f"{work}/short.rss").read().split()]
 short = json.load(open(f"{work}/short.json"))
 if len(rss) > 12:

@@ -26,6 +26,14 @@ py=/usr/bin/python3
 steer4j() { java -jar target/steer4j.jar "$@"; }
 blas_env=(env)
 [[ -n "${KEEP_OPENBLAS_ENV:-}" ]] || blas_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
+# Debian's OpenBLAS 0.3.21 does not know newer CPUs and falls back to Prescott kernels (no AVX at all), where
+# steer4j's OpenBLAS 0.3.31 picks AVX-512 ones itself: give the Python side the kernels this CPU can run.
+py_env=()
+if [[ "$(OPENBLAS_VERBOSE=2 "${blas_env[@]}" "$py" -c 'import torch' 2>&1 | sed -n 's/^Core: //p' | head -1)" == Prescott ]]; then
+  if grep -qw avx512_bf16 /proc/cpuinfo; then py_env=(OPENBLAS_CORETYPE=Cooperlake)
+  elif grep -qw avx512f /proc/cpuinfo; then py_env=(OPENBLAS_CORETYPE=SkylakeX)
+  elif grep -qw avx2 /proc/cpuinfo; then py_env=(OPENBLAS_CORETYPE=Haswell); fi
+fi
 
 # models: HF folders for Python, converted .pt for steer4j
 tiny_hf=src/test/resources/reference/tiny-gpt2
@@ -66,7 +74,7 @@ for ((r = 1; r <= rounds; r++)); do
             --prompt-tokens "$p" --new-tokens "$n" --repeats "$reps" --warmup "$warm" \
             "${java_threads[@]}" --steer "$vec*4" --json > "$out/$name.java.$r.json" 2> "$out/$name.java.$r.err"
       else
-        "${blas_env[@]}" "$py" scripts/bench_python_hooks.py --hf "$hf" --batch "$b" --prompt-tokens "$p" --new-tokens "$n" \
+        "${blas_env[@]}" "${py_env[@]}" "$py" scripts/bench_python_hooks.py --hf "$hf" --batch "$b" --prompt-tokens "$p" --new-tokens "$n" \
             --repeats "$reps" --warmup "$warm" --threads "$threads_py" --vector-file "$vec" --coeff 4 --json > "$out/$name.py.$r.json"
       fi
     done

@@ -77,7 +77,7 @@ public final class BatchJob {
         // not requireFile: a pipe is a fine input (the job streams it)
         if (Files.isDirectory(o.in())) throw new InvalidInputException("input " + o.in() + " is a directory, not a file");
         if (!Files.exists(o.in())) throw new InvalidInputException("input not found: " + o.in());
-        RequestReader reader = new RequestReader(o.in().toAbsolutePath().getParent(), o.steer(), o.maxNewTokens(), o.sampling());
+        RequestReader reader = new RequestReader(java.util.Arrays.asList(o.in().toAbsolutePath().getParent()), o.steer(), o.maxNewTokens(), o.sampling());
         long start = System.nanoTime();
         try (ResultLog log = ResultLog.open(o.out());
              BatchEngine engine = new BatchEngine(session, o.maxBatch());

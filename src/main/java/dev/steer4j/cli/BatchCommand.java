@@ -22,7 +22,7 @@ import picocli.CommandLine.ParentCommand;
         description = "Steered generation for every request of a JSONL file, one result line each, resumable.")
 final class BatchCommand implements Callable<Integer> {
     /** Slots of the engine when --max-batch is not given (BENCHMARKS.md: the measured best on this machine kind). */
-    static final int DEFAULT_MAX_BATCH = 16;
+    static final int DEFAULT_MAX_BATCH = 32;
 
     @ParentCommand
     Main main;

@@ -46,7 +46,7 @@ final class RequestsFile {
             throw new InvalidInputException("--requests " + file + ": " + (Files.isDirectory(file) ? "is a directory" : "no such file"));
         }
         Path base = file.toAbsolutePath().getParent();
-        RequestReader reader = new RequestReader(base, steer.specsForRequests(), maxNewTokens, sampling);
+        RequestReader reader = new RequestReader(java.util.Arrays.asList(base), steer.specsForRequests(), maxNewTokens, sampling);
         List<Request> out = new ArrayList<>();
         Map<String, Integer> seen = new HashMap<>();
         int lineNumber = 0;

@@ -22,6 +22,7 @@ import org.bytedeco.pytorch.JitModule;
 import org.bytedeco.pytorch.Method;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 
 /**
  * Continuous batching: a fixed number of slots over one {@link SlotCache}. Requests enter free slots between
@@ -45,6 +46,8 @@ public final class BatchEngine implements AutoCloseable {
     private final SlotSteering steering;
     private final Slot[] active;
     private final int eos;
+    private final int admitTogether;
+    private static final long PAD = 50256;
     private SlotCache cache;
     private JitModule program;
     private ForwardListener listener;
@@ -83,6 +86,7 @@ public final class BatchEngine implements AutoCloseable {
         this.hooks = session.hooks();
         this.steering = new SlotSteering(hooks, slots);
         this.active = new Slot[slots];
+        this.admitTogether = Math.max(1, slots / 4);
         this.eos = model.tokenizer().eosTokenId();
     }
 
@@ -108,9 +112,19 @@ public final class BatchEngine implements AutoCloseable {
     /** Runs every request {@code source} gives (pulled only as slots free up), then returns. */
     public void run(Iterator<Request> source, Sink sink) {
         while (true) {
-            for (int b = 0; b < active.length && source.hasNext(); b++) {
-                while (active[b] == null && source.hasNext()) admit(b, source.next(), sink);
+            // Requests enter in groups: a prefill of several prompts costs far less per token than one by one,
+            // more than the few steps some slots wait (measured: BENCHMARKS.md, the batch benchmark).
+            List<Admission> batch = new ArrayList<>();
+            int free = 0;
+            for (Slot sl : active) if (sl == null) free++;
+            boolean now = free >= admitTogether || free == active.length;
+            for (int b = 0; b < active.length && now && source.hasNext(); b++) {
+                if (active[b] != null) continue;
+                Admission a = null;
+                while (a == null && source.hasNext()) a = checked(b, source.next(), sink);
+                if (a != null) batch.add(a);
             }
+            if (!batch.isEmpty()) admit(batch, sink);
             if (!anyActive()) {
                 if (!source.hasNext()) return;
                 continue;
@@ -124,19 +138,29 @@ public final class BatchEngine implements AutoCloseable {
         return false;
     }
 
-    private void admit(int b, Request r, Sink sink) {
+    /** A request bound for a free slot. */
+    private record Admission(int slot, Slot request) {}
+
+    /** The request as an admission to slot {@code b}, or null when it is refused or needs no step. */
+    private Admission checked(int b, Request r, Sink sink) {
         int[] prompt;
         try {
             prompt = session.check(r);
         } catch (InvalidInputException e) {
             sink.failed(r, e.getMessage());
-            return;
+            return null;
         }
         if (r.maxNewTokens() == 0) {
             sink.completed(new Result(r.id(), r.prompt(), prompt, new int[0], "", Result.FinishReason.LENGTH));
-            return;
+            return null;
         }
-        int span = prompt.length + r.maxNewTokens();
+        return new Admission(b, new Slot(r, prompt));
+    }
+
+    /** Steers each admitted slot, prefills them all in one left-padded batch, and records their first tokens. */
+    private void admit(List<Admission> batch, Sink sink) {
+        int span = 0;
+        for (Admission a : batch) span = Math.max(span, a.request().prompt.length + a.request().request.maxNewTokens());
         if (cache == null) {
             cache = new SlotCache(model, active.length, span);
             hostIds = model.isCpu() ? cache.ids : Tensor.create(new long[active.length], new long[]{active.length, 1});
@@ -145,57 +169,97 @@ public final class BatchEngine implements AutoCloseable {
         } else if (cache.ensureSpan(span)) {
             dropGreedyArgs();
         }
-        Slot slot = new Slot(r, prompt);
-        int first;
-        long t0 = System.nanoTime();
-        try {
-            steering.admit(b, r.steer()); // refuses a coefficient that overflows the dtype
-            first = prefill(b, slot);
-            prefills++;
-            prefillNanos += System.nanoTime() - t0;
-        } catch (InvalidInputException e) {
-            sink.failed(r, e.getMessage());
-            return;
-        }
-        active[b] = slot;
-        try (Tensor id = cache.ids.select(0, b)) {
-            id.fill_(new Scalar(first));
-        }
-        record(b, first, sink);
-    }
-
-    /** The prompt's forward pass in slot {@code b} alone; returns the first new token. */
-    private int prefill(int b, Slot slot) {
-        refreshProgram();
-        int length = slot.prompt.length;
-        int start = cache.place(b, length);
-        long[] ids = new long[length];
-        long[] pos = new long[length];
-        for (int t = 0; t < length; t++) {
-            ids[t] = slot.prompt[t];
-            pos[t] = t;
-        }
-        var device = model.device();
-        try (InferenceMode guard = new InferenceMode(); PointerScope scope = new PointerScope();
-             SlotCache.SlotView view = cache.view(b)) {
-            Tensor input = Tensors.longs(ids, new long[]{1, length}, device);
-            Tensor positions = Tensors.longs(pos, new long[]{1, length}, device);
-            Tensor row = Tensors.longs(new long[]{b}, new long[]{1}, device);
-            listener.onForward(row, positions);
-            listenerOnSteps = false;
-            IValueVector args = new IValueVector(new IValue(input), new IValue(positions), new IValue(view.keyPadding()),
-                    view.keys(), view.values(), new IValue(start), new IValue(true));
-            try (IValue out = program.forward(args); Tensor logits = out.toTensor()) {
-                try (Tensor ok = logits.isfinite().all()) {
-                    if (!ok.item_bool()) {
-                        throw new InvalidInputException("the forward pass gave NaN or infinite logits: is a steering coefficient"
-                                + " too large for the model's dtype?");
-                    }
-                }
-                float[] flat = Tensors.toFloats(logits);
-                return slot.sampler.sample(flat, 0, flat.length);
+        List<Admission> ready = new ArrayList<>();
+        for (Admission a : batch) {
+            try {
+                steering.admit(a.slot(), a.request().request.steer()); // refuses a coefficient that overflows the dtype
+                ready.add(a);
+            } catch (InvalidInputException e) {
+                sink.failed(a.request().request, e.getMessage());
             }
         }
+        if (ready.isEmpty()) return;
+        long t0 = System.nanoTime();
+        int[] first = prefill(ready);
+        prefills += ready.size();
+        prefillNanos += System.nanoTime() - t0;
+        for (int i = 0; i < ready.size(); i++) {
+            Admission a = ready.get(i);
+            if (first[i] < 0) {
+                sink.failed(a.request().request, "the forward pass gave NaN or infinite logits: is a steering coefficient"
+                        + " too large for the model's dtype?");
+                continue;
+            }
+            active[a.slot()] = a.request();
+            try (Tensor id = cache.ids.select(0, a.slot())) {
+                id.fill_(new Scalar(first[i]));
+            }
+            record(a.slot(), first[i], sink);
+        }
+    }
+
+    /**
+     * The prompts' forward pass as one left-padded batch over scratch caches (pads masked, positions from
+     * each row's first real token, as a static batch does); each row's keys and values then move into its
+     * slot's columns. Returns each row's first new token, or -1 where its logits are not finite.
+     */
+    private int[] prefill(List<Admission> rows) {
+        refreshProgram();
+        int n = rows.size();
+        int width = 0;
+        for (Admission a : rows) width = Math.max(width, a.request().prompt.length);
+        long[] ids = new long[n * width];
+        long[] pos = new long[n * width];
+        long[] hookPos = new long[n * width];
+        boolean[] pad = new boolean[n * width];
+        long[] slots = new long[n];
+        int[] starts = new int[n];
+        for (int i = 0; i < n; i++) {
+            int[] p = rows.get(i).request().prompt;
+            int offset = width - p.length;
+            slots[i] = rows.get(i).slot();
+            starts[i] = cache.place(rows.get(i).slot(), p.length);
+            for (int t = 0; t < width; t++) {
+                int k = i * width + t;
+                boolean real = t >= offset;
+                ids[k] = real ? p[t - offset] : PAD;
+                pos[k] = real ? t - offset : 1; // a pad's position cannot reach a real token: it is masked
+                hookPos[k] = real ? t - offset : -1;
+                pad[k] = !real;
+            }
+        }
+        var device = model.device();
+        int[] first = new int[n];
+        try (InferenceMode guard = new InferenceMode(); PointerScope scope = new PointerScope();
+             SlotCache.Scratch scratch = cache.scratch(n, width)) {
+            Tensor input = Tensors.longs(ids, new long[]{n, width}, device);
+            Tensor positions = Tensors.longs(pos, new long[]{n, width}, device);
+            Tensor hookPositions = Tensors.longs(hookPos, new long[]{n, width}, device);
+            Tensor slotRows = Tensors.longs(slots, new long[]{n}, device);
+            Tensor padCpu = Tensor.create(pad, new long[]{n, width});
+            Tensor padding = padCpu.to(device, torch.ScalarType.Bool);
+            listener.onForward(slotRows, hookPositions); // per-slot steering reads the admitted slots' rows
+            listenerOnSteps = false;
+            IValueVector args = new IValueVector(new IValue(input), new IValue(positions), new IValue(padding),
+                    scratch.keys(), scratch.values(), new IValue(0), new IValue(true));
+            try (IValue out = program.forward(args); Tensor logits = out.toTensor()) {
+                float[] flat = Tensors.toFloats(logits);
+                int v = flat.length / n;
+                for (int i = 0; i < n; i++) {
+                    first[i] = finite(flat, i * v, v) ? rows.get(i).request().sampler.sample(flat, i * v, v) : -1;
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                int length = rows.get(i).request().prompt.length;
+                cache.store(scratch, i, width - length, rows.get(i).slot(), starts[i], length);
+            }
+        }
+        return first;
+    }
+
+    private static boolean finite(float[] values, int offset, int count) {
+        for (int i = offset; i < offset + count; i++) if (!Float.isFinite(values[i])) return false;
+        return true;
     }
 
     /** One token for every slot; idle slots compute too (their rows are never read). */

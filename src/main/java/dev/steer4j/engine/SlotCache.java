@@ -136,26 +136,32 @@ final class SlotCache implements AutoCloseable {
         return start;
     }
 
-    /** Slot {@code b}'s rows of the caches and key padding, as views (a prefill writes through them). */
-    SlotView view(int b) {
-        Tensor[] k = new Tensor[config.nLayer()];
-        Tensor[] v = new Tensor[config.nLayer()];
-        for (int l = 0; l < k.length; l++) {
-            k[l] = caches[l].narrow(0, b, 1);
-            v[l] = caches[config.nLayer() + l].narrow(0, b, 1);
-        }
-        SlotView view = new SlotView(Tensors.tensorList(k), Tensors.tensorList(v), keyPadding.narrow(0, b, 1));
-        for (Tensor t : k) t.close();
-        for (Tensor t : v) t.close();
-        return view;
+    /** Scratch caches for a prefill of {@code rows} prompts of up to {@code width} tokens (past = 0). */
+    Scratch scratch(int rows, int width) {
+        TensorOptions opts = new TensorOptions(model.dtype()).device(new DeviceOptional(model.device()));
+        Tensor[] t = new Tensor[2 * config.nLayer()];
+        for (int i = 0; i < t.length; i++) t[i] = torch.zeros(new long[]{rows, config.nHead(), width, config.headDim()}, opts);
+        Tensor[] k = java.util.Arrays.copyOfRange(t, 0, config.nLayer());
+        Tensor[] v = java.util.Arrays.copyOfRange(t, config.nLayer(), t.length);
+        return new Scratch(t, Tensors.tensorList(k), Tensors.tensorList(v));
     }
 
-    record SlotView(IValue keys, IValue values, Tensor keyPadding) implements AutoCloseable {
+    record Scratch(Tensor[] caches, IValue keys, IValue values) implements AutoCloseable {
         @Override
         public void close() {
             keys.close();
             values.close();
-            keyPadding.close();
+            for (Tensor t : caches) t.close();
+        }
+    }
+
+    /** Moves row {@code row}'s columns {@code [from, from + length)} of {@code scratch} into slot {@code b} at {@code start}. */
+    void store(Scratch scratch, int row, int from, int b, int start, int length) {
+        for (int i = 0; i < caches.length; i++) {
+            try (Tensor src = scratch.caches()[i].select(0, row); Tensor cols = src.narrow(1, from, length);
+                 Tensor dst = caches[i].select(0, b); Tensor into = dst.narrow(1, start, length)) {
+                into.copy_(cols);
+            }
         }
     }
 

@@ -24,7 +24,7 @@ import java.util.Set;
  * "module": "transformer.h.5"}], "max_new_tokens": 10, "greedy": true}} — {@code steer}, {@code module} and
  * the limits optional; sampling by {@code temperature}, {@code top_k}, {@code top_p}, {@code seed}. A
  * {@code steer} entry means exactly what {@code --steer FILE*COEF@POSITIONS} means. Each vector file is read
- * once. Relative paths resolve against the working directory, then against {@code base} (the requests
+ * once. Relative paths resolve against the working directory, then against each of {@code bases} (the requests
  * file's folder).
  */
 public final class RequestReader {
@@ -33,15 +33,15 @@ public final class RequestReader {
             "top_k", "top_p", "seed");
     private static final Set<String> STEER_FIELDS = Set.of("file", "coef", "positions", "module");
 
-    private final Path base;
+    private final List<Path> bases;
     private final List<Steer> defaultSteer;
     private final int defaultMaxNewTokens;
     private final Sampling defaultSampling;
     private final Map<Path, VectorSet> files = new HashMap<>();
 
     /** Lines without {@code steer}, {@code max_new_tokens} or sampling fields get these. */
-    public RequestReader(Path base, List<SteerSpec> defaultSteer, int defaultMaxNewTokens, Sampling defaultSampling) {
-        this.base = base;
+    public RequestReader(List<Path> bases, List<SteerSpec> defaultSteer, int defaultMaxNewTokens, Sampling defaultSampling) {
+        this.bases = bases.stream().filter(java.util.Objects::nonNull).toList();
         List<Steer> entries = new ArrayList<>();
         for (SteerSpec spec : defaultSteer) entries.addAll(entries(spec.file(), spec.coefficient(), spec.positions(), null));
         this.defaultSteer = List.copyOf(entries);
@@ -128,9 +128,12 @@ public final class RequestReader {
     }
 
     private Path resolve(Path file) {
-        if (file.isAbsolute() || Files.exists(file) || base == null) return file;
-        Path beside = base.resolve(file);
-        return Files.exists(beside) ? beside : file;
+        if (file.isAbsolute() || Files.exists(file)) return file;
+        for (Path base : bases) {
+            Path beside = base.resolve(file);
+            if (Files.exists(beside)) return beside;
+        }
+        return file;
     }
 
     private static void unknownFields(JsonNode node, Set<String> known, String what) {

@@ -42,7 +42,7 @@ public final class BatchJob implements Callable<Integer> {
     @Option(names = "--steer", paramLabel = "FILE[*COEF][@POSITIONS]", description = "steering for rows that give none (repeatable)")
     List<String> steer = List.of();
 
-    @Option(names = "--max-batch", defaultValue = "16", paramLabel = "B", description = "slots of each executor's engine (default 16)")
+    @Option(names = "--max-batch", defaultValue = "32", paramLabel = "B", description = "slots of each executor's engine (default 32, as steer4j batch)")
     int maxBatch;
 
     @Option(names = "--max-new-tokens", defaultValue = "20", paramLabel = "N", description = "limit for rows that give none (default 20)")
@@ -81,13 +81,16 @@ public final class BatchJob implements Callable<Integer> {
         if (Files.exists(Path.of(out))) throw new InvalidInputException("--out " + out + " exists: give a new path");
         if (!in.contains("://") && !Files.exists(Path.of(in))) throw new InvalidInputException("--in " + in + ": no such file");
         SparkSession spark = SparkSession.builder().appName("steer4j batch").getOrCreate();
+        spark.sparkContext().setLogLevel("WARN"); // Spark's INFO lines would bury the job's own
         Dataset<Row> requests = inFormat.equals("parquet") ? spark.read().parquet(in) : spark.read().json(in);
         Dataset<Row> results = SteeredGeneration.generate(requests,
-                new SteeredGeneration.Options(model, device, maxBatch, steer, maxNewTokens));
+                new SteeredGeneration.Options(model, device, maxBatch, steer, maxNewTokens, localFolder(in)));
         Dataset<Row> rows = results.selectExpr(columns(results));
         if (outFormat.equals("parquet")) rows.write().parquet(out);
         else rows.write().json(out);
-        Dataset<Row> written = outFormat.equals("parquet") ? spark.read().parquet(out) : spark.read().json(out);
+        // read back what was written (counting the mapped rows would run the generation again); JSON leaves
+        // null columns out, so read it with the schema that was written
+        Dataset<Row> written = outFormat.equals("parquet") ? spark.read().parquet(out) : spark.read().schema(rows.schema()).json(out);
         long total = written.count();
         long bad = written.filter("error IS NOT NULL").count();
         err.println(String.format(Locale.ROOT, "steer4j-spark: %d requests, %d with an error, written to %s", total, bad, out));
@@ -98,6 +101,13 @@ public final class BatchJob implements Callable<Integer> {
     private static String[] columns(Dataset<Row> results) {
         List<String> have = List.of(results.schema().fieldNames());
         return RESULT_COLUMNS.stream().filter(have::contains).toArray(String[]::new);
+    }
+
+    /** The input's folder when it is a local path (relative vector files resolve there, as in steer4j batch). */
+    private static String localFolder(String path) {
+        if (path.contains("://")) return null;
+        Path parent = Path.of(path).toAbsolutePath().getParent();
+        return parent == null ? null : parent.toString();
     }
 
     private static String format(String path, String flag) {

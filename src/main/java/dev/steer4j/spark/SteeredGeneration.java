@@ -35,9 +35,11 @@ public final class SteeredGeneration {
     /**
      * {@code model}: a steer4j {@code .pt} every executor can read (null: the built-in model); {@code device}:
      * used unless Spark assigned the task a GPU; {@code steer}: {@code FILE[*COEF][@POSITIONS]} specs for rows
-     * without a {@code steer} column value; {@code maxNewTokens}: for rows without {@code max_new_tokens}.
+     * without a {@code steer} column value; {@code maxNewTokens}: for rows without {@code max_new_tokens};
+     * {@code files}: a folder where relative vector files are looked for (after the working directory, before
+     * SparkFiles), e.g. the input's, or null.
      */
-    public record Options(String model, String device, int maxBatch, List<String> steer, int maxNewTokens)
+    public record Options(String model, String device, int maxBatch, List<String> steer, int maxNewTokens, String files)
             implements Serializable {
         public Options {
             steer = List.copyOf(steer);
@@ -88,7 +90,8 @@ public final class SteeredGeneration {
         }
 
         private List<Row> run(ExecutorEngines.Engine e, List<Row> in) {
-            RequestReader reader = new RequestReader(sparkFiles(), options.steer().stream().map(SteerSpec::parse).toList(),
+            RequestReader reader = new RequestReader(java.util.Arrays.asList(
+                    options.files() == null ? null : Path.of(options.files()), sparkFiles()), options.steer().stream().map(SteerSpec::parse).toList(),
                     options.maxNewTokens(), Sampling.GREEDY);
             int n = in.size();
             String[] errors = new String[n];

@@ -85,7 +85,7 @@ class SparkGenerationTest {
     }
 
     static SteeredGeneration.Options options() {
-        return new SteeredGeneration.Options(model.toString(), "cpu", 3, List.of(), 20);
+        return new SteeredGeneration.Options(model.toString(), "cpu", 3, List.of(), 20, null);
     }
 
     static List<Integer> ints(Row r) {
@@ -200,6 +200,13 @@ class SparkGenerationTest {
         for (Row r : written.collectAsList()) {
             assertEquals(expected.get(r.getString(0)).get("text").asText(), r.getString(r.fieldIndex("text")));
         }
+        // a relative vector file resolves against the input's folder, as in steer4j batch
+        Path relative = dir.resolve("relative.jsonl");
+        Files.writeString(relative, "{\"id\": \"rel\", \"prompt\": \"Hello\", \"steer\": [{\"file\": \"last.safetensors\","
+                + " \"coef\": 2}], \"max_new_tokens\": 3}\n");
+        assertEquals(0, BatchJob.run(new String[]{"--model", model.toString(), "--in", relative.toString(), "--out",
+                dir.resolve("relative-out.jsonl").toString()}, new PrintStream(new ByteArrayOutputStream()),
+                new PrintStream(new ByteArrayOutputStream())));
         ByteArrayOutputStream e2 = new ByteArrayOutputStream();
         assertEquals(2, BatchJob.run(new String[]{"--model", dir.resolve("missing.pt").toString(), "--in", in.toString(),
                 "--out", dir.resolve("x.parquet").toString()}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(e2, true)));
@@ -209,7 +216,7 @@ class SparkGenerationTest {
                 new PrintStream(new ByteArrayOutputStream()), new PrintStream(e3, true)));
         assertTrue(e3.toString().contains("exists"), e3.toString());
         assertThrows(InvalidInputException.class, () -> SteeredGeneration.generate(spark.read().json(in.toString()),
-                new SteeredGeneration.Options(dir.resolve("nope.pt").toString(), "cpu", 2, List.of(), 5)));
+                new SteeredGeneration.Options(dir.resolve("nope.pt").toString(), "cpu", 2, List.of(), 5, null)));
     }
 
     @Test
