@@ -80,24 +80,29 @@ final class GenerateCommand implements Callable<Integer> {
             results = generator.generate(prompts, maxNewTokens, sampling, progress);
         }
         if (profiler != null) profiler.stopAndWrite(profile);
-        if (json) {
-            List<Map<String, Object>> out = new ArrayList<>();
-            for (Generation g : results) {
-                Map<String, Object> r = new LinkedHashMap<>();
-                r.put("prompt", g.prompt());
-                r.put("ids", g.ids());
-                r.put("new_ids", g.newIds());
-                r.put("text", g.text());
-                out.add(r);
-            }
-            Json.print(main.out(), Map.of("results", out));
-        } else {
-            for (int i = 0; i < results.size(); i++) {
-                if (i > 0) main.out().println();
-                main.out().println(results.get(i).prompt() + results.get(i).text());
-            }
+        List<Map<String, Object>> records = new ArrayList<>();
+        for (Generation g : results) {
+            Map<String, Object> r = new LinkedHashMap<>();
+            r.put("prompt", g.prompt());
+            r.put("ids", g.ids());
+            r.put("new_ids", g.newIds());
+            r.put("text", g.text());
+            records.add(r);
         }
+        print(records);
         return 0;
+    }
+
+    /** One JSON object of all results, or each prompt with its continuation, a blank line between. */
+    private void print(List<Map<String, Object>> records) {
+        if (json) {
+            Json.print(main.out(), Map.of("results", records));
+            return;
+        }
+        for (int i = 0; i < records.size(); i++) {
+            if (i > 0) main.out().println();
+            main.out().println(records.get(i).get("prompt") + (String) records.get(i).get("text"));
+        }
     }
 
     /** {@code --requests}: one batch, each row with its own steering, limit and sampling. */
@@ -112,25 +117,18 @@ final class GenerateCommand implements Callable<Integer> {
                 results = session.run(batch, progress);
             }
             if (profiler != null) profiler.stopAndWrite(profile);
-            if (json) {
-                List<Map<String, Object>> out = new ArrayList<>();
-                for (Result g : results) {
-                    Map<String, Object> r = new LinkedHashMap<>();
-                    r.put("id", g.id());
-                    r.put("prompt", g.prompt());
-                    r.put("ids", g.ids());
-                    r.put("new_ids", g.newIds());
-                    r.put("text", g.text());
-                    r.put("finish_reason", g.finishReason().wireName());
-                    out.add(r);
-                }
-                Json.print(main.out(), Map.of("results", out));
-            } else {
-                for (int i = 0; i < results.size(); i++) {
-                    if (i > 0) main.out().println();
-                    main.out().println(results.get(i).prompt() + results.get(i).text());
-                }
+            List<Map<String, Object>> records = new ArrayList<>();
+            for (Result g : results) {
+                Map<String, Object> r = new LinkedHashMap<>();
+                r.put("id", g.id());
+                r.put("prompt", g.prompt());
+                r.put("ids", g.ids());
+                r.put("new_ids", g.newIds());
+                r.put("text", g.text());
+                r.put("finish_reason", g.finishReason().wireName());
+                records.add(r);
             }
+            print(records);
         }
         return 0;
     }

@@ -220,6 +220,23 @@ class SparkGenerationTest {
     }
 
     @Test
+    void vectorFilesShippedWithAddFileAreFoundInSparkFiles() throws Exception {
+        Path elsewhere = Files.createTempDirectory("steer4j-spark-files");
+        Path shipped = elsewhere.resolve("shipped-last.safetensors");
+        Files.copy(dir.resolve("last.safetensors"), shipped);
+        spark.sparkContext().addFile(shipped.toString()); // what spark-submit --files does
+        Path in = dir.resolve("files.jsonl");
+        Files.writeString(in, "{\"id\": \"f\", \"prompt\": \"I think dogs are \", \"steer\": [{\"file\":"
+                + " \"shipped-last.safetensors\", \"coef\": 10}], \"max_new_tokens\": 12}\n");
+        Row r = SteeredGeneration.generate(spark.read().json(in.toString()), options()).collectAsList().get(0);
+        assertTrue(r.isNullAt(r.fieldIndex("error")), () -> r.getString(r.fieldIndex("error")));
+        List<Integer> want = new ArrayList<>();
+        Fixtures.expected("greedy.json").get("steered_last_token_unit_every_position_c10").get("new_ids")
+                .forEach(x -> want.add(x.asInt()));
+        assertEquals(want, ints(r), "steered by the shipped vector, as the reference");
+    }
+
+    @Test
     void eachExecutorRunsOnTheGpuSparkAssignedIt() {
         Map<String, ResourceInformation> two = Map.of("gpu", new ResourceInformation("gpu", new String[]{"1", "3"}));
         assertEquals("cuda:1", GpuAssignment.device(two, "cpu"));
