@@ -86,7 +86,7 @@ public final class BatchJob {
             long earlierErrors = log.errors();
             progress.start(countable(o.in()) ? Math.max(0, countLines(o.in()) - log.recorded()) : -1);
             Counts counts = new Counts();
-            Requests source = new Requests(lines, reader, session, log, counts);
+            Requests source = new Requests(lines, reader, log, counts);
             BatchEngine.Sink sink = new BatchEngine.Sink() {
                 @Override
                 public void completed(Result r) {
@@ -114,12 +114,21 @@ public final class BatchJob {
         }
     }
 
-    /** Consecutive static batches of {@code size}: every row of a batch waits for its longest. */
+    /**
+     * Consecutive static batches of {@code size}: every row of a batch waits for its longest. Requests are
+     * checked first (the engine does that itself), so a bad one fails alone, not its batch.
+     */
     private static void runStatic(SteeringSession session, Iterator<Request> source, int size, BatchEngine.Sink sink) {
         List<Request> chunk = new java.util.ArrayList<>();
         while (source.hasNext() || !chunk.isEmpty()) {
             if (source.hasNext() && chunk.size() < size) {
-                chunk.add(source.next());
+                Request r = source.next();
+                try {
+                    session.check(r);
+                    chunk.add(r);
+                } catch (InvalidInputException e) {
+                    sink.failed(r, e.getMessage());
+                }
                 continue;
             }
             try {
@@ -140,13 +149,13 @@ public final class BatchJob {
     }
 
     /**
-     * The requests of the input, parsed as the engine asks for them; bad lines are written as error records
-     * on the way, and lines already in the output are skipped.
+     * The requests of the input, parsed as the engine asks for them; lines that do not parse are written as
+     * error records on the way (the engine checks the rest against the model), and lines already in the
+     * output are skipped.
      */
     private static final class Requests implements Iterator<Request> {
         private final LineReader lines;
         private final RequestReader reader;
-        private final SteeringSession session;
         private final ResultLog log;
         private final Counts counts;
         private final Set<String> seen = new HashSet<>();
@@ -154,10 +163,9 @@ public final class BatchJob {
         private Request next;
         private boolean ended;
 
-        Requests(LineReader lines, RequestReader reader, SteeringSession session, ResultLog log, Counts counts) {
+        Requests(LineReader lines, RequestReader reader, ResultLog log, Counts counts) {
             this.lines = lines;
             this.reader = reader;
-            this.session = session;
             this.log = log;
             this.counts = counts;
         }
@@ -214,7 +222,6 @@ public final class BatchJob {
                     counts.errors++;
                     return;
                 }
-                session.check(r);
                 lineOf.put(id, line.number());
                 next = r;
             } catch (InvalidInputException e) {

@@ -2,6 +2,7 @@ package dev.steer4j.engine;
 
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.ForwardListener;
+import dev.steer4j.generate.LeftPadding;
 import dev.steer4j.generate.RequestSampler;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.model.Gpt2Model;
@@ -47,7 +48,6 @@ public final class BatchEngine implements AutoCloseable {
     private final Slot[] active;
     private final int eos;
     private final int admitTogether;
-    private static final long PAD = 50256;
     private SlotCache cache;
     private JitModule program;
     private ForwardListener listener;
@@ -206,37 +206,23 @@ public final class BatchEngine implements AutoCloseable {
     private int[] prefill(List<Admission> rows) {
         refreshProgram();
         int n = rows.size();
-        int width = 0;
-        for (Admission a : rows) width = Math.max(width, a.request().prompt.length);
-        long[] ids = new long[n * width];
-        long[] pos = new long[n * width];
-        long[] hookPos = new long[n * width];
-        boolean[] pad = new boolean[n * width];
+        LeftPadding layout = LeftPadding.of(rows.stream().map(a -> a.request().prompt).toArray(int[][]::new));
+        int width = layout.width();
         long[] slots = new long[n];
         int[] starts = new int[n];
         for (int i = 0; i < n; i++) {
-            int[] p = rows.get(i).request().prompt;
-            int offset = width - p.length;
             slots[i] = rows.get(i).slot();
-            starts[i] = cache.place(rows.get(i).slot(), p.length);
-            for (int t = 0; t < width; t++) {
-                int k = i * width + t;
-                boolean real = t >= offset;
-                ids[k] = real ? p[t - offset] : PAD;
-                pos[k] = real ? t - offset : 1; // a pad's position cannot reach a real token: it is masked
-                hookPos[k] = real ? t - offset : -1;
-                pad[k] = !real;
-            }
+            starts[i] = cache.place(rows.get(i).slot(), rows.get(i).request().prompt.length);
         }
         var device = model.device();
         int[] first = new int[n];
         try (InferenceMode guard = new InferenceMode(); PointerScope scope = new PointerScope();
              SlotCache.Scratch scratch = cache.scratch(n, width)) {
-            Tensor input = Tensors.longs(ids, new long[]{n, width}, device);
-            Tensor positions = Tensors.longs(pos, new long[]{n, width}, device);
-            Tensor hookPositions = Tensors.longs(hookPos, new long[]{n, width}, device);
+            Tensor input = Tensors.longs(layout.ids(), new long[]{n, width}, device);
+            Tensor positions = Tensors.longs(layout.positions(), new long[]{n, width}, device);
+            Tensor hookPositions = Tensors.longs(layout.hookPositions(), new long[]{n, width}, device);
             Tensor slotRows = Tensors.longs(slots, new long[]{n}, device);
-            Tensor padCpu = Tensor.create(pad, new long[]{n, width});
+            Tensor padCpu = Tensor.create(layout.keyPadding(width), new long[]{n, width});
             Tensor padding = padCpu.to(device, torch.ScalarType.Bool);
             listener.onForward(slotRows, hookPositions); // per-slot steering reads the admitted slots' rows
             listenerOnSteps = false;

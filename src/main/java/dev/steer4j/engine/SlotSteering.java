@@ -7,6 +7,8 @@ import dev.steer4j.hooks.Positions;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Tensors;
 import dev.steer4j.session.Steer;
+import dev.steer4j.session.SteerGroups;
+import dev.steer4j.session.SteerGroups.Key;
 import dev.steer4j.session.VectorTable;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -19,24 +21,21 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 /**
- * Per-request steering over the engine's slots. Entries are grouped by (module, positions, j), j counting
- * a request's entries of one module and positions; each group is one per-row hook with a {@code [S, d]}
- * vector. A request entering slot b writes row b of every group, on the device (coefficient · its vector
- * from the {@link VectorTable}, zeros where it has no entry), so the hook set only grows when a new group
- * first appears, and admitting a request never copies per step.
+ * Per-request steering over the engine's slots. Entries are grouped as {@link SteerGroups} says; each group
+ * is one per-row hook with a {@code [S, d]} vector. A request entering slot b writes row b of every group,
+ * on the device (coefficient · its vector from the {@link VectorTable}, zeros where it has no entry), so the
+ * hook set only grows when a new group first appears, and admitting a request never copies per step.
  */
 final class SlotSteering implements AutoCloseable {
-    private record Group(String module, Positions positions, int index) {}
-
     private final HookedModel hooks;
     private final Gpt2Model model;
     private final VectorTable table;
     private final int slots;
-    private final Map<Group, HookHandle> groups = new LinkedHashMap<>();
-    private final List<Set<Group>> used = new ArrayList<>();
+    private final Map<Key, HookHandle> groups = new LinkedHashMap<>();
+    private final List<Set<Key>> used = new ArrayList<>();
     // aligned groups ([S, T, d]) are kept on the host too: their length grows with the longest vector seen
-    private final Map<Group, float[]> alignedRows = new HashMap<>();
-    private final Map<Group, Integer> alignedLength = new HashMap<>();
+    private final Map<Key, float[]> alignedRows = new HashMap<>();
+    private final Map<Key, Integer> alignedLength = new HashMap<>();
 
     SlotSteering(HookedModel hooks, int slots) {
         this.hooks = hooks;
@@ -48,20 +47,15 @@ final class SlotSteering implements AutoCloseable {
 
     /** Points slot {@code row}'s rows of every group at {@code entries} (the request now in that slot). */
     void admit(int row, List<Steer> entries) {
-        Map<Group, Steer> mine = new LinkedHashMap<>();
-        Map<String, Integer> counts = new HashMap<>();
-        for (Steer s : entries) {
-            int j = counts.merge(s.module() + "@" + s.positions(), 1, Integer::sum) - 1;
-            mine.put(new Group(s.module(), s.positions(), j), s);
-        }
-        for (Group g : used.get(row)) {
+        Map<Key, Steer> mine = SteerGroups.of(entries);
+        for (Key g : used.get(row)) {
             if (!mine.containsKey(g)) write(g, row, null);
         }
-        for (Map.Entry<Group, Steer> e : mine.entrySet()) write(e.getKey(), row, e.getValue());
+        for (Map.Entry<Key, Steer> e : mine.entrySet()) write(e.getKey(), row, e.getValue());
         used.set(row, mine.keySet());
     }
 
-    private void write(Group g, int row, Steer s) {
+    private void write(Key g, int row, Steer s) {
         if (g.positions().kind() == Positions.Kind.ALIGNED) {
             writeAligned(g, row, s);
             return;
@@ -82,7 +76,7 @@ final class SlotSteering implements AutoCloseable {
     }
 
     /** {@code [S, T, d]}, T the longest vector so far; rows past a vector's length are zeros (nothing is added). */
-    private void writeAligned(Group g, int row, Steer s) {
+    private void writeAligned(Key g, int row, Steer s) {
         int d = model.width();
         int need = s == null ? 0 : s.vector().length / d;
         int length = Math.max(alignedLength.getOrDefault(g, 1), need);

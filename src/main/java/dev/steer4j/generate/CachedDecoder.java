@@ -23,8 +23,6 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * from its first real token (pads get position id 1, which cannot affect real tokens).
  */
 final class CachedDecoder implements Decoder {
-    private static final long PAD = 50256;
-
     private final JitModule module;
     private final ForwardListener listener;
     private final int rows;
@@ -56,34 +54,18 @@ final class CachedDecoder implements Decoder {
         this.listener = listener;
         GPT2Config c = model.config();
         rows = prompts.length;
-        int width = 0;
-        for (int[] p : prompts) width = Math.max(width, p.length);
+        LeftPadding layout = LeftPadding.of(prompts);
+        int width = layout.width();
         promptWidth = width;
         int capacity = width + maxNewTokens;
-        long[] ids = new long[rows * width];
-        long[] pos = new long[rows * width];
-        long[] hookPos = new long[rows * width];
-        boolean[] pad = new boolean[rows * capacity];
-        long[] lengths = new long[rows];
-        for (int b = 0; b < rows; b++) {
-            int offset = width - prompts[b].length;
-            lengths[b] = prompts[b].length;
-            for (int t = 0; t < width; t++) {
-                int i = b * width + t;
-                boolean real = t >= offset;
-                ids[i] = real ? prompts[b][t - offset] : PAD;
-                pos[i] = real ? t - offset : 1;
-                hookPos[i] = real ? t - offset : -1;
-                pad[b * capacity + t] = !real;
-            }
-        }
+        long[] lengths = layout.lengths();
         var device = model.device();
-        inputIds = Tensors.longs(ids, new long[]{rows, width}, device);
-        positionIds = Tensors.longs(pos, new long[]{rows, width}, device);
-        hookPositions = Tensors.longs(hookPos, new long[]{rows, width}, device);
+        inputIds = Tensors.longs(layout.ids(), new long[]{rows, width}, device);
+        positionIds = Tensors.longs(layout.positions(), new long[]{rows, width}, device);
+        hookPositions = Tensors.longs(layout.hookPositions(), new long[]{rows, width}, device);
         rowIndex = Tensors.longs(rangeOf(rows), new long[]{rows}, device);
         stepPositions = Tensors.longs(lengths, new long[]{rows, 1}, device);
-        try (Tensor padCpu = Tensor.create(pad, new long[]{rows, capacity})) {
+        try (Tensor padCpu = Tensor.create(layout.keyPadding(capacity), new long[]{rows, capacity})) {
             keyPadding = padCpu.to(device, ScalarType.Bool);
         }
         caches = new Tensor[2 * c.nLayer()];

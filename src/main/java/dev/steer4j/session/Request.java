@@ -17,8 +17,4 @@ public record Request(String id, String prompt, List<Steer> steer, int maxNewTok
     public static Request of(String id, String prompt, int maxNewTokens) {
         return new Request(id, prompt, List.of(), maxNewTokens, Sampling.GREEDY);
     }
-
-    public Request withSteer(List<Steer> entries) {
-        return new Request(id, prompt, entries, maxNewTokens, sampling);
-    }
 }

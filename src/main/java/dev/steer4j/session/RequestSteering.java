@@ -7,7 +7,6 @@ import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.hooks.Positions;
 import dev.steer4j.model.Gpt2Model;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,8 +14,8 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 /**
- * Per-request steering in one batch. Entries are grouped by (module, positions, slot), slot j holding each
- * row's j-th entry of that module and positions; each group is one per-row hook whose {@code [B, d]} delta
+ * Per-request steering in one batch. Entries are grouped as {@link SteerGroups} says; each group is one
+ * per-row hook whose {@code [B, d]} delta
  * has row b = coefficient · vector of row b's entry (zeros for rows without one), gathered from the
  * {@link VectorTable} on the device. So K distinct configurations cost what one per-row hook costs, and
  * nothing crosses between host and device per step.
@@ -25,9 +24,7 @@ final class RequestSteering implements AutoCloseable {
     private final HookedModel hooks;
     private final Gpt2Model model;
     private final VectorTable table;
-    private final Map<Group, HookHandle> active = new LinkedHashMap<>();
-
-    private record Group(String module, Positions positions, int slot) {}
+    private final Map<SteerGroups.Key, HookHandle> active = new LinkedHashMap<>();
 
     RequestSteering(HookedModel hooks) {
         this.hooks = hooks;
@@ -57,20 +54,17 @@ final class RequestSteering implements AutoCloseable {
 
     /** Points the per-row hooks at each row's own entries for the next batch; unused groups are removed. */
     void prepare(List<List<Steer>> rows) {
-        Map<Group, Steer[]> groups = new LinkedHashMap<>();
+        Map<SteerGroups.Key, Steer[]> groups = new LinkedHashMap<>();
         for (int b = 0; b < rows.size(); b++) {
-            Map<String, Integer> slots = new HashMap<>();
-            for (Steer s : rows.get(b)) {
-                String key = s.module() + "@" + s.positions();
-                int slot = slots.merge(key, 1, Integer::sum) - 1;
-                groups.computeIfAbsent(new Group(s.module(), s.positions(), slot), g -> new Steer[rows.size()])[b] = s;
+            for (Map.Entry<SteerGroups.Key, Steer> e : SteerGroups.of(rows.get(b)).entrySet()) {
+                groups.computeIfAbsent(e.getKey(), g -> new Steer[rows.size()])[b] = e.getValue();
             }
         }
-        for (Group g : List.copyOf(active.keySet())) {
+        for (SteerGroups.Key g : List.copyOf(active.keySet())) {
             if (!groups.containsKey(g)) active.remove(g).remove();
         }
-        for (Map.Entry<Group, Steer[]> e : groups.entrySet()) {
-            Group g = e.getKey();
+        for (Map.Entry<SteerGroups.Key, Steer[]> e : groups.entrySet()) {
+            SteerGroups.Key g = e.getKey();
             try (Tensor delta = g.positions().kind() == Positions.Kind.ALIGNED ? alignedDeltas(e.getValue()) : deltas(e.getValue())) {
                 HookHandle h = active.get(g);
                 if (h == null) {

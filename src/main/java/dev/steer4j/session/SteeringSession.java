@@ -139,11 +139,6 @@ public final class SteeringSession implements AutoCloseable {
         return generator.lastLogits(generator.encode(prompts, 0));
     }
 
-    /** Token ids of {@code prompt}, checked to fit the model with {@code maxNewTokens} more. */
-    public int[] encode(String prompt, int maxNewTokens) {
-        return generator.encode(List.of(prompt), maxNewTokens)[0];
-    }
-
     /**
      * Runs every request in one batch, each with its own steering (on top of the session's edits), limit and
      * sampling. Each result equals its request run alone; a sampled request draws as if it ran alone too.

@@ -36,7 +36,7 @@ final class ExecutorEngines {
     private ExecutorEngines() {}
 
     /** Runs {@code work} on the engine for this model and device, loading it if this JVM has not yet. */
-    static <T> T with(String model, String device, int slots, Function<Engine, T> work) {
+    static <T> T with(String model, String device, int slots, Function<BatchEngine, T> work) {
         Key key = new Key(model, device, slots);
         Loaded loaded;
         synchronized (LOADED) {
@@ -48,12 +48,9 @@ final class ExecutorEngines {
             }
         }
         synchronized (loaded) {
-            return work.apply(new Engine(loaded.session, loaded.engine));
+            return work.apply(loaded.engine);
         }
     }
-
-    /** What a task gets: the session (to check requests) and its engine. */
-    record Engine(SteeringSession session, BatchEngine engine) {}
 
     /** How many models this JVM has loaded (the tests count them). */
     static int loads() {

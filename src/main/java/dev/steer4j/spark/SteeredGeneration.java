@@ -89,7 +89,7 @@ public final class SteeredGeneration {
             return ExecutorEngines.with(options.model(), device, options.maxBatch(), e -> run(e, in)).iterator();
         }
 
-        private List<Row> run(ExecutorEngines.Engine e, List<Row> in) {
+        private List<Row> run(dev.steer4j.engine.BatchEngine engine, List<Row> in) {
             RequestReader reader = new RequestReader(java.util.Arrays.asList(
                     options.files() == null ? null : Path.of(options.files()), sparkFiles()), options.steer().stream().map(SteerSpec::parse).toList(),
                     options.maxNewTokens(), Sampling.GREEDY);
@@ -102,14 +102,13 @@ public final class SteeredGeneration {
                     Request r = reader.parse(RowRequests.json(in.get(i)), null);
                     if (r.id() == null) throw new InvalidInputException("\"id\" is required");
                     // the engine knows a row by its index here: ids may repeat across or within partitions
-                    Request indexed = new Request(Integer.toString(i), r.prompt(), r.steer(), r.maxNewTokens(), r.sampling());
-                    e.session().check(indexed);
-                    valid.add(indexed);
+                    valid.add(new Request(Integer.toString(i), r.prompt(), r.steer(), r.maxNewTokens(), r.sampling()));
                 } catch (InvalidInputException x) {
                     errors[i] = x.getMessage();
                 }
             }
-            e.engine().run(valid.iterator(), new dev.steer4j.engine.BatchEngine.Sink() {
+            // the engine checks each request against the model; a refused one comes back through failed()
+            engine.run(valid.iterator(), new dev.steer4j.engine.BatchEngine.Sink() {
                 @Override public void completed(Result r) { results[Integer.parseInt(r.id())] = r; }
 
                 @Override public void failed(Request r, String message) { errors[Integer.parseInt(r.id())] = message; }
