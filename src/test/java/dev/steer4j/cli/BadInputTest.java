@@ -282,7 +282,7 @@ class BadInputTest {
     }
 
     /** Runs {@code body} with a tmpfs of {@code size} mounted at {@code dir} (needs root, as CI has). */
-    private static void withTmpfs(Path dir, String size, Body body) throws Exception {
+    static void withTmpfs(Path dir, String size, Body body) throws Exception {
         Files.createDirectories(dir);
         int rc = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", dir.toString())
                 .inheritIO().start().waitFor();

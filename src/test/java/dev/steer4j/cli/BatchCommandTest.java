@@ -195,6 +195,32 @@ class BatchCommandTest {
     }
 
     @Test
+    void aFullDiskStopsTheJobCleanlyAndARerunElsewhereFinishesIt(@TempDir Path dir) throws Exception {
+        Path in = dir.resolve("requests.jsonl");
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            lines.add("{\"id\": \"d" + i + "\", \"prompt\": \"" + PROMPTS[i % PROMPTS.length] + "\", \"max_new_tokens\": 2}");
+        }
+        Files.write(in, lines, StandardCharsets.UTF_8);
+        Path small = dir.resolve("small");
+        Path moved = dir.resolve("moved.jsonl");
+        BadInputTest.withTmpfs(small, "24k", () -> {
+            Path out = small.resolve("results.jsonl");
+            Cli.Result r = Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", out.toString());
+            assertEquals(2, r.code(), r.err());
+            assertTrue(r.err().contains("no space left on device"), r.err());
+            List<JsonNode> recs = records(out); // every line parses: the one that did not fit is not there at all
+            assertTrue(recs.size() > 0 && recs.size() < 200, "filled part way: " + recs.size());
+            Files.copy(out, moved);
+        });
+        JsonNode summary = Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", moved.toString(), "--json")
+                .okJson();
+        assertEquals(200, summary.get("skipped").asInt() + summary.get("requests").asInt());
+        assertEquals(200, byId(records(moved)).size());
+        assertEquals(200, records(moved).size());
+    }
+
+    @Test
     void theInputIsStreamed(@TempDir Path dir) throws Exception {
         Path fifo = dir.resolve("requests.fifo");
         assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
