@@ -90,8 +90,9 @@ class BuiltInModelTest {
      * Over -c..+c (c = half the demo's coefficient), on every prompt: the love words' summed next-token
      * probability rises, and rises faster than the hate words' (their ratio rises). Not tested, because it is
      * not so: that the hate words' probability falls. In this King James model love and hate are parallel
-     * verbs ("a time to love, and a time to hate"), and steering toward " love" raises " hate" too, if 5-10x
-     * less than " love" (docs/DEFAULT_MODEL.md).
+     * verbs ("a time to love, and a time to hate"): in its training text a love word nearby makes the next word
+     * a hate word twice as often (scripts/love_hate_in_corpus.py), and steering toward " love" raises " hate"
+     * too, if 5-10x less than " love" (docs/DEFAULT_MODEL.md).
      */
     @Test
     void loveMinusHateRaisesLoveWordsMonotonicallyAndFasterThanHateWords() {

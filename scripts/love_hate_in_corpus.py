@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""What the built-in model's training text says about love and hate words, counted without any model.
+
+    love_hate_in_corpus.py [--window 10]
+
+For every word of the training split (the same documents and held-out rule as train_default_model.py,
+words as runs of letters, lower-cased): is one of the love words (sweep_default_demo.py's list) among the
+previous WINDOW words, and is one of the hate words? Printed per kind of context: how often the next word is
+a love word and how often a hate word. A model that learns this text predicts the same; a steering vector
+toward "love" makes the context look like the love rows, so the hate words' next-word probability can only
+fall with it if a love context makes hate words rarer than a neutral one does. Here it makes them commoner.
+"""
+import argparse
+import collections
+
+import regex
+
+from sweep_default_demo import HATE, LOVE
+from train_default_model import documents, is_held_out
+
+CONTEXTS = [("neither", False, False), ("love only", True, False), ("hate only", False, True),
+            ("both", True, True)]
+
+
+def training_words():
+    """The training split's words, each document followed by None (a context does not cross documents)."""
+    for i, (_, doc) in enumerate(documents()):
+        if not is_held_out(i):
+            yield from (w.lower() for w in regex.findall(r"\p{L}+", doc))
+            yield None
+
+
+def next_word_rates(words, love, hate, window):
+    """For each kind of context: (positions, next word a love word, next word a hate word, which hate words)."""
+    counts = collections.defaultdict(lambda: [0, 0, 0, collections.Counter()])
+    last_love = last_hate = None
+    for i, w in enumerate(words):
+        if w is None:
+            last_love = last_hate = None
+            continue
+        key = (last_love is not None and i - last_love <= window, last_hate is not None and i - last_hate <= window)
+        c = counts[key]
+        c[0] += 1
+        c[1] += w in love
+        c[2] += w in hate
+        if w in hate:
+            c[3][w] += 1
+        if w in love:
+            last_love = i
+        if w in hate:
+            last_hate = i
+    return counts
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--window", type=int, default=10, help="how many previous words make the context")
+    args = ap.parse_args()
+    love = {w.strip() for w in LOVE}
+    hate = {w.strip() for w in HATE}
+    counts = next_word_rates(list(training_words()), love, hate, args.window)
+    neutral = counts[(False, False)]
+    print(f"training split; context = the previous {args.window} words")
+    print("| context | positions | next word a love word | next word a hate word | hate vs neither | most common hate words |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    for name, has_love, has_hate in CONTEXTS:
+        n, nl, nh, which = counts[(has_love, has_hate)]
+        if n == 0:
+            continue
+        top = ", ".join(f"{w} {k}" for w, k in which.most_common(3))
+        print(f"| {name} | {n:,} | {nl / n:.5f} | {nh / n:.5f} | ×{(nh / n) / (neutral[2] / neutral[0]):.2f} | {top} |")
+
+
+if __name__ == "__main__":
+    main()
