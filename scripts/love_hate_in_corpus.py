@@ -18,8 +18,8 @@ import regex
 from sweep_default_demo import HATE, LOVE
 from train_default_model import documents, is_held_out
 
-CONTEXTS = [("neither", False, False), ("love only", True, False), ("hate only", False, True),
-            ("both", True, True)]
+CONTEXTS = [("neither", False, False), ("a love word, no hate word", True, False),
+            ("a hate word, no love word", False, True), ("both", True, True)]
 
 
 def training_words():
@@ -41,13 +41,12 @@ def next_word_rates(words, love, hate, window):
         key = (last_love is not None and i - last_love <= window, last_hate is not None and i - last_hate <= window)
         c = counts[key]
         c[0] += 1
-        c[1] += w in love
-        c[2] += w in hate
-        if w in hate:
-            c[3][w] += 1
         if w in love:
+            c[1] += 1
             last_love = i
         if w in hate:
+            c[2] += 1
+            c[3][w] += 1
             last_hate = i
     return counts
 
@@ -58,7 +57,7 @@ def main():
     args = ap.parse_args()
     love = {w.strip() for w in LOVE}
     hate = {w.strip() for w in HATE}
-    counts = next_word_rates(list(training_words()), love, hate, args.window)
+    counts = next_word_rates(training_words(), love, hate, args.window)
     neutral = counts[(False, False)]
     print(f"training split; context = the previous {args.window} words")
     print("| context | positions | next word a love word | next word a hate word | hate vs neither | most common hate words |")
