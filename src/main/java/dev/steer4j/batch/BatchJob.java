@@ -72,8 +72,20 @@ public final class BatchJob {
 
     private BatchJob() {}
 
+    /** By identity, not by name: through ./, symbolic links and hard links alike. */
+    private static boolean sameFile(Path in, Path out) {
+        if (in.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) return true;
+        try {
+            return Files.exists(in) && Files.exists(out) && Files.isSameFile(in, out);
+        } catch (java.io.IOException e) {
+            return false; // unreadable: opening it says why
+        }
+    }
+
     public static Summary run(SteeringSession session, Options o, Progress progress) {
-        if (o.in().equals(o.out())) throw new InvalidInputException("the input and the output are the same file");
+        if (sameFile(o.in(), o.out())) {
+            throw new InvalidInputException("the output " + o.out() + " is the input file itself (" + o.in() + "): give a new path");
+        }
         // not requireFile: a pipe is a fine input (the job streams it)
         if (Files.isDirectory(o.in())) throw new InvalidInputException("input " + o.in() + " is a directory, not a file");
         if (!Files.exists(o.in())) throw new InvalidInputException("input not found: " + o.in());

@@ -11,19 +11,24 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 
 /**
  * A job's output: one JSON record per line, appended whole with one write each and never rewritten, so
  * a job killed at any moment (kill -9 included) leaves complete lines and at most one torn last line.
- * Reopening it reads the ids already there and cuts a torn last line off, so a rerun writes each id once.
+ * Reopening it reads the ids already there, cuts a torn last line off and drops a damaged line (keeping every
+ * valid one), so a rerun writes each id once.
  */
 public final class ResultLog implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path file;
-    private final FileChannel channel;
+    private FileChannel channel;
+    private int damagedLines;
     private final Set<String> done = new HashSet<>();
     private final Set<Long> doneLines = new HashSet<>();
     private long errors;
@@ -33,43 +38,74 @@ public final class ResultLog implements AutoCloseable {
         this.channel = channel;
     }
 
-    /** Opens (or creates) {@code file} for appending, after reading which requests it already holds. */
+    /**
+     * Opens (or creates) {@code file} for appending, after reading which requests it already holds. A damaged
+     * line loses only itself: the valid records around it are kept (the file is rewritten without it, atomically)
+     * and its request runs again. A torn last line (a kill mid-write) is cut off. A file with content but no
+     * record at all is not a results file, and is refused untouched.
+     */
     public static ResultLog open(Path file) {
         if (Files.isDirectory(file)) throw new InvalidInputException("output " + file + " is a directory");
         try {
-            FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
-            ResultLog log = new ResultLog(file, ch);
+            ResultLog log = new ResultLog(file, FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE));
             try {
                 log.recover();
+                return log;
             } catch (IOException | RuntimeException e) {
-                ch.close();
+                log.channel.close(); // a no-op if recover closed it
                 throw e;
             }
-            return log;
         } catch (IOException e) {
             throw new InvalidInputException("cannot open " + file + ": " + IoErrors.reason(e), e);
         }
     }
 
-    /** Reads every complete line's id (or line number, for error records without one); cuts a torn tail. */
+    /** Reads every complete line's id (or line number, for error records without one). */
     private void recover() throws IOException {
-        long keep = 0; // the end of the last good line
-        long offset = 0;
-        java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
-        try (java.io.InputStream in = new java.io.BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
-            for (int c = in.read(); c >= 0; c = in.read()) {
-                offset++;
-                if (c != '\n') {
-                    line.write(c);
-                    continue;
-                }
-                if (!remember(line.toByteArray())) break; // damaged: what follows is written again
-                keep = offset;
-                line.reset();
+        long size = channel.size();
+        if (size == 0) return;
+        byte[] all = Files.readAllBytes(file);
+        List<byte[]> kept = new ArrayList<>();
+        long keptBytes = 0;
+        int damaged = 0;
+        int start = 0;
+        for (int i = 0; i < all.length; i++) {
+            if (all[i] != '\n') continue;
+            byte[] line = Arrays.copyOfRange(all, start, i + 1);
+            if (remember(Arrays.copyOf(line, line.length - 1))) {
+                kept.add(line);
+                keptBytes += line.length;
+            } else {
+                damaged++;
             }
+            start = i + 1;
         }
-        if (keep < channel.size()) channel.truncate(keep); // a line torn by a kill is never half there
-        channel.position(keep);
+        boolean tornTail = start < all.length;
+        if (kept.isEmpty() && (damaged > 0 || tornTail)) {
+            channel.close();
+            throw new InvalidInputException("output " + file + " exists and is not a steer4j results file (no result record"
+                    + " in it): give a new path, or the results file of this job to resume it");
+        }
+        if (damaged > 0) {
+            // rewritten whole, then swapped in: a kill now leaves the old file or the new one, never a mix
+            channel.close();
+            dev.steer4j.AtomicFiles.write(file, tmp -> {
+                try (var out = Files.newOutputStream(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                    for (byte[] line : kept) out.write(line);
+                }
+            });
+            channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            damagedLines = damaged;
+        } else if (tornTail) {
+            channel.truncate(keptBytes); // a line torn by a kill is never half there
+        }
+        channel.position(keptBytes);
+    }
+
+    /** Damaged lines dropped when the log was opened (their requests run again). */
+    public int damagedLines() {
+        return damagedLines;
     }
 
     private boolean remember(byte[] bytes) {

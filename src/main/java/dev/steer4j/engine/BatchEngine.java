@@ -7,6 +7,7 @@ import dev.steer4j.generate.RequestSampler;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.model.Gpt2Program;
+import dev.steer4j.runtime.NativeArena;
 import dev.steer4j.runtime.Tensors;
 import dev.steer4j.session.Request;
 import dev.steer4j.session.Result;
@@ -111,7 +112,14 @@ public final class BatchEngine implements AutoCloseable {
 
     /** Runs every request {@code source} gives (pulled only as slots free up), then returns. */
     public void run(Iterator<Request> source, Sink sink) {
+        try (Gpt2Model.Use held = session.hold()) {
+            runHeld(source, sink);
+        }
+    }
+
+    private void runHeld(Iterator<Request> source, Sink sink) {
         while (true) {
+            model.checkOpen();
             // Requests enter in groups: a prefill of several prompts costs far less per token than one by one,
             // more than the few steps some slots wait (measured: BENCHMARKS.md, the batch benchmark).
             List<Admission> batch = new ArrayList<>();
@@ -163,9 +171,10 @@ public final class BatchEngine implements AutoCloseable {
         for (Admission a : batch) span = Math.max(span, a.request().prompt.length + a.request().request.maxNewTokens());
         if (cache == null) {
             cache = new SlotCache(model, active.length, span);
-            hostIds = model.isCpu() ? cache.ids : Tensor.create(new long[active.length], new long[]{active.length, 1});
-            hostView = hostIds.data_ptr_long();
-            greedyPast = Tensor.create(new long[]{0}, new long[]{});
+            // kept across steps: out of any scope the caller has open (the cache and these are closed by close())
+            hostIds = model.isCpu() ? cache.ids : NativeArena.detach(Tensor.create(new long[active.length], new long[]{active.length, 1}));
+            hostView = NativeArena.detach(hostIds.data_ptr_long());
+            greedyPast = NativeArena.detach(Tensor.create(new long[]{0}, new long[]{}));
         } else if (cache.ensureSpan(span)) {
             dropGreedyArgs();
         }

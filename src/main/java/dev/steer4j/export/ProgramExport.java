@@ -79,6 +79,10 @@ public final class ProgramExport {
             throw new InvalidInputException("cannot write " + out + ": " + dev.steer4j.IoErrors.reason(e));
         } catch (RuntimeException e) {
             throw new InvalidInputException("cannot write " + out + ": " + e.getMessage());
+        } finally {
+            // closed, not discarded: its methods stay in the model's compilation unit (one export per command), and
+            // the unsteered module it holds is the model's own
+            program.close();
         }
         return manifest;
     }

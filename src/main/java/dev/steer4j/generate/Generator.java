@@ -92,7 +92,12 @@ public final class Generator {
 
     /** Last-position logits of each prompt, run as one left-padded batch: {@code [B][V]}. */
     public float[][] lastLogits(int[][] prompts) {
-        Program program = program();
+        try (Gpt2Model.Use use = model.use()) {
+            return lastLogits(program(), prompts); // built outside inference mode and any scope
+        }
+    }
+
+    private float[][] lastLogits(Program program, int[][] prompts) {
         try (InferenceMode guard = new InferenceMode(); PointerScope scope = new PointerScope();
              Decoder d = decoder(program, prompts, 0)) {
             float[] flat = Tensors.toFloats(finite(d.prefill()));
@@ -140,6 +145,13 @@ public final class Generator {
             if (n < 0) throw new InvalidInputException("the number of new tokens must be >= 0, got " + n);
             maxNewTokens = Math.max(maxNewTokens, n);
         }
+        try (Gpt2Model.Use use = model.use()) {
+            return decode(program(), prompts, limits, maxNewTokens, sampler, onToken); // built outside inference mode
+        }
+    }
+
+    private int[][] decode(Program program, int[][] prompts, int[] limits, int maxNewTokens, TokenSampler sampler,
+                           IntConsumer onToken) {
         int rows = prompts.length;
         int eos = model.tokenizer() == null ? 50256 : model.tokenizer().eosTokenId();
         List<List<Integer>> produced = new ArrayList<>();
@@ -148,10 +160,10 @@ public final class Generator {
             produced.add(new ArrayList<>());
             done[b] = limits[b] == 0;
         }
-        Program program = program();
         try (InferenceMode guard = new InferenceMode(); Decoder d = decoder(program, prompts, maxNewTokens)) {
             long[] next = new long[rows];
             for (int step = 0; step < maxNewTokens; step++) {
+                model.checkOpen(); // a close from another thread waits for this call: give way at once
                 try (PointerScope scope = new PointerScope()) {
                     if (step > 0 && sampler == null) {
                         // greedy: the step picks its tokens itself (in the graph, for steer4j programs)

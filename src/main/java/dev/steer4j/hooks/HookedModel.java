@@ -6,6 +6,8 @@ import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.ProgramSource;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.model.ModuleTree;
+import dev.steer4j.model.Programs;
+import dev.steer4j.runtime.NativeArena;
 import dev.steer4j.runtime.Tensors;
 import java.util.ArrayList;
 import java.util.List;
@@ -38,7 +40,9 @@ import org.bytedeco.pytorch.global.torch;
  * so changing them is an in-place update with no recompilation.
  *
  * <p>One instance per thread: two threads with their own instances share the weights but not the
- * steering state. Not thread-safe itself.
+ * steering state. Not thread-safe itself; building and discarding programs is serialized across the JVM
+ * ({@link Programs}). Every tensor and module it keeps is owned by its {@link NativeArena}, and a replaced
+ * program is discarded at once, its methods taken out of the model's compilation unit.
  */
 public final class HookedModel implements AutoCloseable, ProgramSource {
     private static final AtomicLong IDS = new AtomicLong();
@@ -48,6 +52,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
     private final Gpt2Model model;
     private final List<Hook> hooks = new ArrayList<>();
     private final List<ParameterEdit> parameterEdits = new ArrayList<>();
+    private final NativeArena arena = new NativeArena("hooked model");
     private JitModule built;
     private JitModule state;
 
@@ -89,6 +94,16 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
             build();
         }
         return built;
+    }
+
+    /** Drops the current program (the next forward builds one for the current hooks). */
+    private void invalidate() {
+        JitModule oldProgram = built;
+        JitModule oldState = state;
+        built = null;
+        state = null;
+        if (oldProgram != null) Programs.discardClone(oldProgram);
+        if (oldState != null) arena.free(oldState);
     }
 
     /** A generator that always runs this instance's current hooks (it asks at every call). */
@@ -138,8 +153,8 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
     public void close() {
         clear();
         for (ParameterEdit e : List.copyOf(parameterEdits)) e.close();
-        built = null;
-        state = null;
+        invalidate();
+        arena.close();
     }
 
     /**
@@ -158,11 +173,11 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         }
         Tensor own;
         try (Tensor converted = delta.to(model.device(), original.scalar_type())) {
-            own = owned(converted.clone()); // ours: to() may return the caller's tensor itself
+            own = arena.own(converted.clone()); // ours: to() may return the caller's tensor itself
         }
         ParameterEdit edit = new ParameterEdit(path, own);
         parameterEdits.add(edit);
-        built = null;
+        invalidate();
         return edit;
     }
 
@@ -179,8 +194,8 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         @Override
         public void close() {
             if (parameterEdits.remove(this)) {
-                built = null;
-                delta.close();
+                invalidate();
+                arena.free(delta);
             }
         }
     }
@@ -189,25 +204,16 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         CallSites.find(model.module(), module); // fails now, not at the next forward, if it can't be hooked
         Hook h = new Hook(IDS.incrementAndGet(), module, input, op);
         hooks.add(h);
-        built = null;
+        invalidate();
         return h;
     }
 
     private void build() {
         try (dev.steer4j.profile.Profiler.Span s = dev.steer4j.profile.Profiler.span("steering_build")) {
-            Built b = buildClone();
-            built = owned(b.program());
-            state = owned(b.state());
+            Built b = Programs.locked(this::buildClone);
+            built = NativeArena.detach(b.program()); // discarded by invalidate(), through Programs
+            state = arena.own(b.state());
         }
-    }
-
-    /**
-     * Takes {@code p} out of any JavaCPP pointer scope the caller has open: this instance owns it (and closes
-     * it), so a scope closing must not free it.
-     */
-    private static <P extends org.bytedeco.javacpp.Pointer> P owned(P p) {
-        for (var it = org.bytedeco.javacpp.PointerScope.getScopeIterator(); it != null && it.hasNext(); ) it.next().detach(p);
-        return p;
     }
 
     /** A rewritten clone and the hook-state module its graphs read. */
@@ -229,7 +235,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
      * each edit's unscaled vector beside what the graph reads. Captures cannot be exported.
      */
     public Exportable exportable() {
-        Built b = buildClone();
+        Built b = Programs.locked(this::buildClone);
         List<ExportedHook> out = new ArrayList<>();
         for (Hook h : hooks) {
             if (!(h.op instanceof HookOp.Edit e)) {
@@ -247,7 +253,15 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         return new Exportable(b.program(), out);
     }
 
+    /** Builds under the compilation lock; every temporary handle is freed when it returns. */
     private Built buildClone() {
+        try (org.bytedeco.javacpp.PointerScope temporaries = new org.bytedeco.javacpp.PointerScope()) {
+            Built b = buildCloneIn();
+            return new Built(NativeArena.detach(b.program()), NativeArena.detach(b.state()));
+        }
+    }
+
+    private Built buildCloneIn() {
         JitModule clone = model.module().clone(true);
         java.util.Map<String, Tensor> edited = new java.util.LinkedHashMap<>();
         for (ParameterEdit e : parameterEdits) {
@@ -371,12 +385,12 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
             // a copy of our own: to() returns the caller's tensor itself when device and dtype already match,
             // and setVector writes into this one in place
             try (Tensor converted = v.to(model.device(), model.dtype())) {
-                vector = owned(converted.clone());
+                vector = arena.own(converted.clone());
             }
             vectorAbsMax = absMax(vector);
             checkScale(coeff, vectorAbsMax);
             coefficient = coeff;
-            applied = owned(torch.empty_like(vector));
+            applied = arena.own(torch.empty_like(vector));
             refresh();
         }
 
@@ -511,15 +525,17 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
                 Tensor oldVector = vector;
                 Tensor oldApplied = applied;
                 try (Tensor converted = values.to(model.device(), model.dtype())) {
-                    vector = owned(converted.clone());
+                    vector = arena.own(converted.clone());
                 }
-                applied = owned(torch.empty_like(vector));
+                applied = arena.own(torch.empty_like(vector));
                 refresh();
                 if (state != null && built != null) {
-                    state.setattr(HookSource.attribute(id, op), new IValue(applied));
+                    try (IValue a = new IValue(applied)) {
+                        state.setattr(HookSource.attribute(id, op), a);
+                    }
                 }
-                oldVector.close(); // the graph's attribute held its own reference to the old one
-                oldApplied.close();
+                arena.free(oldVector); // the graph's attribute held its own reference to the old one
+                arena.free(oldApplied);
             }
         }
 
@@ -574,10 +590,9 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
             if (removed) return;
             removed = true;
             hooks.remove(this);
-            built = null;
-            if (hooks.isEmpty()) state = null;
-            if (vector != null) vector.close();
-            if (applied != null) applied.close();
+            invalidate();
+            arena.free(vector);
+            arena.free(applied);
         }
     }
 }

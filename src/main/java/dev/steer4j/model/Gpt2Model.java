@@ -15,7 +15,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.Map;
+import dev.steer4j.runtime.NativeArena;
 import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DeviceOptional;
 import org.bytedeco.pytorch.ExtraFilesMap;
@@ -53,7 +55,10 @@ public final class Gpt2Model implements AutoCloseable {
     private final int nLayer;
     private final GPT2Config config;
     private final Map<String, byte[]> extraFiles;
-    private final java.util.Set<dev.steer4j.session.SteeringSession> sessions = new java.util.LinkedHashSet<>();
+    private final java.util.Set<AutoCloseable> sessions = new java.util.LinkedHashSet<>();
+    // calls hold the read side; close() takes the write side, so it waits for calls in flight to give way
+    private final java.util.concurrent.locks.ReentrantReadWriteLock lifecycle = new java.util.concurrent.locks.ReentrantReadWriteLock();
+    private volatile boolean closing;
     private volatile boolean closed;
 
     private Gpt2Model(JitModule module, Kind kind, GPT2Config config, GPT2Tokenizer tokenizer, Device device,
@@ -94,13 +99,16 @@ public final class Gpt2Model implements AutoCloseable {
             extra.put("merges.txt", readTokenizerFile(ck.dir(), "merges.txt"));
             tok = GPT2Tokenizer.fromFiles(extra.get("vocab.json"), extra.get("merges.txt"));
         }
-        Map<String, Tensor> weights = new HashMap<>();
-        for (String name : ck.canonicalNames()) {
-            Tensor w = Tensors.fromBytes(ck.data(name), ck.dtype(name), ck.info(name).shape(), dtype, device);
-            if (!Tensors.allFinite(w)) throw nonFinite(ck, name, dtype);
-            weights.put(name, w);
+        JitModule program;
+        try (PointerScope loading = new PointerScope()) { // the load's own handles: the program keeps the weights
+            Map<String, Tensor> weights = new HashMap<>();
+            for (String name : ck.canonicalNames()) {
+                Tensor w = Tensors.fromBytes(ck.data(name), ck.dtype(name), ck.info(name).shape(), dtype, device);
+                if (!Tensors.allFinite(w)) throw nonFinite(ck, name, dtype);
+                weights.put(name, w);
+            }
+            program = NativeArena.detach(Programs.locked(() -> Gpt2Program.build(c, weights::get, Tensors.lowestFinite(dtype))));
         }
-        JitModule program = Gpt2Program.build(c, weights::get, Tensors.lowestFinite(dtype));
         return new Gpt2Model(program, Kind.STEER4J, c, tok, device, dtype, c.nEmbd(), c.nPositions(),
                 c.vocabSize(), c.nLayer(), extra);
     }
@@ -123,7 +131,7 @@ public final class Gpt2Model implements AutoCloseable {
     public Gpt2Model withDtype(ScalarType target) {
         if (target == dtype) return this;
         if (kind == Kind.FOREIGN) {
-            JitModule copy = module().clone();
+            JitModule copy = Programs.locked(() -> module().clone());
             copy.to(target);
             return new Gpt2Model(copy, kind, config, tokenizer, device, target, width, nPositions, vocabSize, nLayer,
                     extraFiles);
@@ -139,13 +147,17 @@ public final class Gpt2Model implements AutoCloseable {
         if (kind == Kind.FOREIGN) {
             throw new InvalidInputException("only a steer4j program can be rebuilt; this model is a foreign TorchScript module");
         }
-        Map<String, Tensor> weights = new HashMap<>();
-        ModuleTree.tensors(module()).forEach((name, t) -> {
-            if (!name.startsWith("transformer.")) return;
-            weights.put(name.substring("transformer.".length()),
-                    zeroWeights ? zeros(Tensors.shape(t), target, device) : t.to(target));
-        });
-        JitModule program = Gpt2Program.build(config, weights::get, Tensors.lowestFinite(target), portable);
+        JitModule program;
+        try (PointerScope building = new PointerScope()) {
+            Map<String, Tensor> weights = new HashMap<>();
+            ModuleTree.tensors(module()).forEach((name, t) -> {
+                if (!name.startsWith("transformer.")) return;
+                weights.put(name.substring("transformer.".length()),
+                        zeroWeights ? zeros(Tensors.shape(t), target, device) : t.to(target));
+            });
+            program = NativeArena.detach(Programs.locked(() ->
+                    Gpt2Program.build(config, weights::get, Tensors.lowestFinite(target), portable)));
+        }
         Map<String, byte[]> extra = new HashMap<>(extraFiles);
         extra.put(MARKER, marker(target));
         return new Gpt2Model(program, kind, config, tokenizer, device, target, width, nPositions, vocabSize, nLayer, extra);
@@ -157,10 +169,13 @@ public final class Gpt2Model implements AutoCloseable {
      */
     public static Gpt2Model zeroWeights(GPT2Config c, ScalarType dtype, Device device, boolean portable) {
         Torch.load();
-        Map<String, Tensor> weights = new HashMap<>();
-        Map<String, long[]> shapes = HfCheckpoint.expectedShapes(c);
-        JitModule program = Gpt2Program.build(c, name -> weights.computeIfAbsent(name,
-                n -> zeros(shapes.get(n), dtype, device)), Tensors.lowestFinite(dtype), portable);
+        JitModule program;
+        try (PointerScope building = new PointerScope()) {
+            Map<String, Tensor> weights = new HashMap<>();
+            Map<String, long[]> shapes = HfCheckpoint.expectedShapes(c);
+            program = NativeArena.detach(Programs.locked(() -> Gpt2Program.build(c, name -> weights.computeIfAbsent(name,
+                    n -> zeros(shapes.get(n), dtype, device)), Tensors.lowestFinite(dtype), portable)));
+        }
         Map<String, byte[]> extra = new HashMap<>();
         extra.put(MARKER, marker(dtype));
         extra.put("config.json", c.toJson().getBytes(StandardCharsets.UTF_8));
@@ -193,29 +208,42 @@ public final class Gpt2Model implements AutoCloseable {
 
     /** Bytes of distinct weight storage (a tied embedding counted once): what each decode step reads. */
     public long weightBytes() {
-        java.util.Set<Long> seen = new java.util.HashSet<>();
-        long total = 0;
-        for (Tensor t : ModuleTree.tensors(module()).values()) {
-            if (seen.add(t.data_ptr().address())) total += t.numel() * t.element_size();
+        try (PointerScope handles = new PointerScope()) {
+            java.util.Set<Long> seen = new java.util.HashSet<>();
+            long total = 0;
+            for (Tensor t : ModuleTree.tensors(module()).values()) {
+                if (seen.add(t.data_ptr().address())) total += t.numel() * t.element_size();
+            }
+            return total;
         }
-        return total;
     }
 
     /** Loads a {@code .pt}: steer4j's own archive, or a foreign TorchScript GPT-2 with {@code tokenizerDir}. */
     public static Gpt2Model load(Path file, Path tokenizerDir, Device device) {
         Torch.load();
         IoErrors.requireFile(file, "model file");
-        ExtraFilesMap extra = new ExtraFilesMap();
-        for (String name : EXTRA_FILES) {
-            extra.put(new BytePointer(name), "");
-        }
         ArchiveCrc.verify(file);
-        JitModule m;
-        try {
-            m = torch.load(new BytePointer(file.toString()), new DeviceOptional(device), extra);
-        } catch (RuntimeException e) {
-            throw new InvalidInputException("cannot load " + file + " as a TorchScript archive: " + firstLine(e.getMessage()));
+        JitModule m = null;
+        try (PointerScope loading = new PointerScope()) { // every handle of the load and its checks, but the module
+            ExtraFilesMap extra = new ExtraFilesMap();
+            for (String name : EXTRA_FILES) {
+                extra.put(new BytePointer(name), "");
+            }
+            try {
+                m = NativeArena.detach(Programs.locked(() ->
+                        torch.load(new BytePointer(file.toString()), new DeviceOptional(device), extra)));
+            } catch (RuntimeException e) {
+                throw new InvalidInputException("cannot load " + file + " as a TorchScript archive: " + firstLine(e.getMessage()));
+            }
+            Gpt2Model loaded = loaded(file, tokenizerDir, device, m, extra);
+            m = null;
+            return loaded;
+        } finally {
+            if (m != null) m.close(); // refused: nothing of it stays
         }
+    }
+
+    private static Gpt2Model loaded(Path file, Path tokenizerDir, Device device, JitModule m, ExtraFilesMap extra) {
         // the CRCs say the file is as written; this catches a model that was saved broken (e.g. training diverged)
         java.util.Set<Long> seen = new java.util.HashSet<>(); // a tied embedding once
         for (Map.Entry<String, Tensor> t : ModuleTree.tensors(m).entrySet()) {
@@ -244,7 +272,7 @@ public final class Gpt2Model implements AutoCloseable {
         if (files.containsKey(MARKER)) {
             GPT2Config c = GPT2Config.fromJson(new String(files.get("config.json"), StandardCharsets.UTF_8));
             ScalarType dt = ModuleTree.tensors(m).get("transformer.wte.weight").scalar_type();
-            Gpt2Program.ensureGreedyStep(m);
+            Programs.locked(() -> Gpt2Program.ensureGreedyStep(m));
             return new Gpt2Model(m, Kind.STEER4J, c, tok, device, dt, c.nEmbd(), c.nPositions(), c.vocabSize(),
                     c.nLayer(), files);
         }
@@ -358,30 +386,77 @@ public final class Gpt2Model implements AutoCloseable {
      * A new steering session on this model: its own hooks and edits over the shared weights. Close it when
      * done (the model closes any left open when it closes).
      */
-    public synchronized dev.steer4j.session.SteeringSession session() {
-        ensureOpen();
-        dev.steer4j.session.SteeringSession[] s = new dev.steer4j.session.SteeringSession[1];
-        s[0] = new dev.steer4j.session.SteeringSession(this, () -> forget(s[0]));
-        sessions.add(s[0]);
-        return s[0];
+    public dev.steer4j.session.SteeringSession session() {
+        try (Use use = use()) {
+            dev.steer4j.session.SteeringSession[] s = new dev.steer4j.session.SteeringSession[1];
+            s[0] = new dev.steer4j.session.SteeringSession(this, () -> forget(s[0]));
+            synchronized (sessions) {
+                sessions.add(s[0]);
+            }
+            return s[0];
+        }
     }
 
-    private synchronized void forget(dev.steer4j.session.SteeringSession s) {
-        sessions.remove(s);
+    private void forget(AutoCloseable s) {
+        synchronized (sessions) {
+            sessions.remove(s);
+        }
     }
 
-    /** Closes every open session, then frees the module and its weights; later use is an IllegalStateException. */
+    /** One call's hold on this model: {@link #close()} waits until every hold is released. */
+    public interface Use extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /**
+     * Holds the model open for one call (any thread, any number at once); an IllegalStateException once the
+     * model is closed or closing.
+     */
+    public Use use() {
+        var read = lifecycle.readLock();
+        read.lock();
+        if (closing || closed) {
+            read.unlock();
+            throw new IllegalStateException("this model is closed");
+        }
+        return read::unlock;
+    }
+
+    /** For long calls, between steps: an IllegalStateException once another thread has begun to close the model. */
+    public void checkOpen() {
+        if (closing || closed) throw new IllegalStateException("this model was closed during the call");
+    }
+
+    /**
+     * Closes every open session, then frees the module and its weights; later use is an IllegalStateException.
+     * Calls in flight on other threads fail at their next step (or finish first); this waits for them.
+     */
     @Override
     public void close() {
-        java.util.List<dev.steer4j.session.SteeringSession> open;
-        synchronized (this) {
-            if (closed) return;
-            open = java.util.List.copyOf(sessions);
+        if (closed) return;
+        if (lifecycle.getReadHoldCount() > 0) {
+            throw new IllegalStateException("a model cannot be closed from inside one of its own calls");
         }
-        for (dev.steer4j.session.SteeringSession s : open) s.close();
-        synchronized (this) {
+        closing = true;
+        lifecycle.writeLock().lock();
+        try {
+            if (closed) return;
+            java.util.List<AutoCloseable> open;
+            synchronized (sessions) {
+                open = java.util.List.copyOf(sessions);
+            }
+            for (AutoCloseable s : open) {
+                try {
+                    s.close();
+                } catch (Exception e) {
+                    throw new IllegalStateException("closing a session of the model failed", e);
+                }
+            }
             closed = true;
             module.close();
+        } finally {
+            lifecycle.writeLock().unlock();
         }
     }
 

@@ -12,11 +12,13 @@ public final class Capture implements AutoCloseable {
     private final HookHandle hook;
     private final int limit;
     private final Runnable onRemove;
+    private final java.util.function.Supplier<dev.steer4j.model.Gpt2Model.Use> session;
 
-    Capture(HookHandle hook, int limit, Runnable onRemove) {
+    Capture(HookHandle hook, int limit, Runnable onRemove, java.util.function.Supplier<dev.steer4j.model.Gpt2Model.Use> session) {
         this.hook = hook;
         this.limit = limit;
         this.onRemove = onRemove;
+        this.session = session;
     }
 
     public String module() {
@@ -30,21 +32,28 @@ public final class Capture implements AutoCloseable {
 
     /** Host copies of the kept activations, oldest first. */
     public List<Activation> history() {
-        return hook.captured();
+        try (var call = session.get()) {
+            return hook.captured();
+        }
     }
 
     /** The newest activation, or null before the first forward pass. */
     public Activation last() {
-        List<Activation> newest = hook.captured(1);
+        List<Activation> newest;
+        try (var call = session.get()) {
+            newest = hook.captured(1);
+        }
         return newest.isEmpty() ? null : newest.get(0);
     }
 
     public void clear() {
-        hook.clearCaptured();
+        try (var call = session.get()) {
+            hook.clearCaptured();
+        }
     }
 
+    /** Takes the capture out (nothing to do once its session has closed: that removed it). */
     public void remove() {
-        hook.remove();
         onRemove.run();
     }
 

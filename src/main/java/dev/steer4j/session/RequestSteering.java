@@ -52,7 +52,11 @@ final class RequestSteering implements AutoCloseable {
         }
     }
 
-    /** Points the per-row hooks at each row's own entries for the next batch; unused groups are removed. */
+    /**
+     * Points the per-row hooks at each row's own entries for the next batch. Groups this batch does not use stay,
+     * with zero rows: removing a hook rebuilds the program, and a session that varies its steering would
+     * rebuild at every batch.
+     */
     void prepare(List<List<Steer>> rows) {
         Map<SteerGroups.Key, Steer[]> groups = new LinkedHashMap<>();
         for (int b = 0; b < rows.size(); b++) {
@@ -60,8 +64,8 @@ final class RequestSteering implements AutoCloseable {
                 groups.computeIfAbsent(e.getKey(), g -> new Steer[rows.size()])[b] = e.getValue();
             }
         }
-        for (SteerGroups.Key g : List.copyOf(active.keySet())) {
-            if (!groups.containsKey(g)) active.remove(g).remove();
+        for (SteerGroups.Key g : active.keySet()) {
+            if (!groups.containsKey(g)) zero(g, rows.size());
         }
         for (Map.Entry<SteerGroups.Key, Steer[]> e : groups.entrySet()) {
             SteerGroups.Key g = e.getKey();
@@ -105,6 +109,20 @@ final class RequestSteering implements AutoCloseable {
              Tensor c = dev.steer4j.runtime.Tensors.floats(coefficients, new long[]{perRow.length, 1, 1}, model.device(),
                      torch.ScalarType.Float)) {
             return v.mul(c);
+        }
+    }
+
+    /** Every per-row hook adds zeros to each of the next batch's {@code rows} rows (x + 0 is exactly x). */
+    void idle(int rows) {
+        for (SteerGroups.Key g : active.keySet()) zero(g, rows);
+    }
+
+    private void zero(SteerGroups.Key g, int rows) {
+        long[] shape = g.positions().kind() == Positions.Kind.ALIGNED ? new long[]{rows, 1, model.width()}
+                : new long[]{rows, model.width()};
+        try (org.bytedeco.javacpp.PointerScope temporaries = new org.bytedeco.javacpp.PointerScope()) {
+            active.get(g).setVector(torch.zeros(shape, new org.bytedeco.pytorch.TensorOptions(model.dtype())
+                    .device(new org.bytedeco.pytorch.DeviceOptional(model.device()))));
         }
     }
 

@@ -24,7 +24,9 @@ import org.bytedeco.pytorch.Tensor;
  * A steering session on a loaded model: it owns its hooks, parameter edits, per-request steering and every
  * tensor they use; the model's weights are shared with other sessions, its state is not. Generation, logits
  * and captures always see the session's current edits. Closing the session (or each handle) undoes
- * everything it did. One session per thread: a session is not thread-safe.
+ * everything it did. A session serves one thread at a time: a call while another thread is inside one is an
+ * IllegalStateException naming that thread (threads of a pool may take turns). Sessions of one model may
+ * run on many threads at once; closing the model waits for their calls in flight, which fail at their next step.
  *
  * <pre>{@code
  * try (Gpt2Model model = Gpt2Model.load(path, null, Devices.parse("cpu"));
@@ -41,8 +43,10 @@ public final class SteeringSession implements AutoCloseable {
     private final Generator generator;
     private final Set<AutoCloseable> handles = new LinkedHashSet<>();
     private final Runnable onClose;
+    private final java.util.concurrent.atomic.AtomicReference<Thread> user = new java.util.concurrent.atomic.AtomicReference<>();
+    private int depth; // nested calls of the thread inside
     private RequestSteering perRequest;
-    private boolean closed;
+    private volatile boolean closed;
 
     /** Use {@link Gpt2Model#session()}. */
     public SteeringSession(Gpt2Model model, Runnable onClose) {
@@ -63,6 +67,42 @@ public final class SteeringSession implements AutoCloseable {
     public HookedModel hooks() {
         open();
         return hooks;
+    }
+
+    /**
+     * Holds this session (and its model) for one call, on the calling thread: for engines built on a session,
+     * whose steps use {@link #hooks()} directly. Release it by closing.
+     */
+    public Gpt2Model.Use hold() {
+        Gpt2Model.Use model = this.model.use();
+        try {
+            enter();
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+        return () -> {
+            exit();
+            model.close();
+        };
+    }
+
+    private void enter() {
+        Thread me = Thread.currentThread();
+        if (user.get() == me) {
+            depth++;
+        } else if (user.compareAndSet(null, me)) {
+            depth = 1;
+        } else {
+            Thread other = user.get();
+            throw new IllegalStateException("this steering session is in use by thread '" + (other == null ? "?" : other.getName())
+                    + "': a session serves one thread at a time; give each thread its own (model.session())");
+        }
+        open();
+    }
+
+    private void exit() {
+        if (--depth == 0) user.set(null);
     }
 
     /** Adds {@code coefficient · vector} to the output of {@code module} at every position. */
@@ -102,18 +142,26 @@ public final class SteeringSession implements AutoCloseable {
      * of {@code module} (no hook in the graph). Edits of one bias add up; each handle takes back its own.
      */
     public Edit editBias(String module, float[] vector, double coefficient) {
-        open();
-        return track(new BiasEdit(module, vector.clone(), coefficient));
+        try (Gpt2Model.Use call = hold()) {
+            return track(new BiasEdit(module, vector.clone(), coefficient));
+        }
     }
 
     /** Keeps the newest {@code limit} outputs of {@code module}, one per forward pass. */
     public Capture capture(String module, int limit) {
-        open();
-        HookHandle h = hooks.hookOutput(module, new HookOp.Capture(limit));
-        Capture[] self = new Capture[1];
-        self[0] = new Capture(h, limit, () -> handles.remove(self[0]));
-        handles.add(self[0]);
-        return self[0];
+        try (Gpt2Model.Use call = hold()) {
+            HookHandle h = hooks.hookOutput(module, new HookOp.Capture(limit));
+            Capture[] self = new Capture[1];
+            self[0] = new Capture(h, limit, () -> {
+                if (closed) return;
+                try (Gpt2Model.Use held = hold()) {
+                    h.remove();
+                    handles.remove(self[0]);
+                }
+            }, this::hold);
+            handles.add(self[0]);
+            return self[0];
+        }
     }
 
     public Capture capture(String module) {
@@ -127,16 +175,18 @@ public final class SteeringSession implements AutoCloseable {
 
     /** As {@link #generate(List, int, Sampling)}; {@code onStep} is told how many steps are done. */
     public List<Generation> generate(List<String> prompts, int maxNewTokens, Sampling sampling, IntConsumer onStep) {
-        open();
-        clearRequestSteering();
-        return generator.generate(prompts, maxNewTokens, sampling, onStep);
+        try (Gpt2Model.Use call = hold()) {
+            idleRequestSteering(prompts.size());
+            return generator.generate(prompts, maxNewTokens, sampling, onStep);
+        }
     }
 
     /** Each prompt's next-token logits, {@code [B][V]}, run as one batch. */
     public float[][] logits(List<String> prompts) {
-        open();
-        clearRequestSteering();
-        return generator.lastLogits(generator.encode(prompts, 0));
+        try (Gpt2Model.Use call = hold()) {
+            idleRequestSteering(prompts.size());
+            return generator.lastLogits(generator.encode(prompts, 0));
+        }
     }
 
     /**
@@ -144,6 +194,12 @@ public final class SteeringSession implements AutoCloseable {
      * sampling. Each result equals its request run alone; a sampled request draws as if it ran alone too.
      */
     public List<Result> run(List<Request> requests, IntConsumer onStep) {
+        try (Gpt2Model.Use call = hold()) {
+            return runHeld(requests, onStep);
+        }
+    }
+
+    private List<Result> runHeld(List<Request> requests, IntConsumer onStep) {
         int[][] ids = prepare(requests);
         int[] limits = new int[requests.size()];
         Sampling[] sampling = new Sampling[requests.size()];
@@ -169,8 +225,10 @@ public final class SteeringSession implements AutoCloseable {
 
     /** Each request's next-token logits under its own steering, {@code [B][V]}, in one batch. */
     public float[][] requestLogits(List<Request> requests) {
-        int[][] ids = prepare(requests);
-        return generator.lastLogits(ids);
+        try (Gpt2Model.Use call = hold()) {
+            int[][] ids = prepare(requests);
+            return generator.lastLogits(ids);
+        }
     }
 
     /**
@@ -178,11 +236,12 @@ public final class SteeringSession implements AutoCloseable {
      * width and coefficient) and returns its prompt's ids; throws otherwise, before any work.
      */
     public int[] check(Request r) {
-        open();
-        if (perRequest == null) perRequest = new RequestSteering(hooks);
-        int[] ids = generator.encode(List.of(r.prompt()), r.maxNewTokens())[0];
-        for (Steer s : r.steer()) perRequest.check(s, ids.length);
-        return ids;
+        try (Gpt2Model.Use call = hold()) {
+            if (perRequest == null) perRequest = new RequestSteering(hooks);
+            int[] ids = generator.encode(List.of(r.prompt()), r.maxNewTokens())[0];
+            for (Steer s : r.steer()) perRequest.check(s, ids.length);
+            return ids;
+        }
     }
 
     /** Encodes and checks every request, then points the per-row hooks at their steering. */
@@ -195,21 +254,30 @@ public final class SteeringSession implements AutoCloseable {
         return ids;
     }
 
-    private void clearRequestSteering() {
-        if (perRequest != null) perRequest.clear();
+    /**
+     * Per-request hooks stay in the program with zero rows while the session generates without them: taking them
+     * out and putting them back would rebuild the program at every switch between {@link #run} and
+     * {@link #generate} (x + 0 is exactly x, so results are unchanged).
+     */
+    private void idleRequestSteering(int rows) {
+        if (perRequest != null) perRequest.idle(rows);
     }
 
+    /** Undoes everything this session did. Safe from any thread when no other thread is inside a call. */
     @Override
-    public void close() {
+    public synchronized void close() {
         if (closed) return;
-        closed = true;
-        for (AutoCloseable h : new ArrayList<>(handles)) {
-            try {
-                h.close();
-            } catch (Exception e) {
-                throw new IllegalStateException("closing a steering handle failed", e);
-            }
+        enter();
+        try {
+            closeHeld();
+        } finally {
+            exit();
         }
+    }
+
+    private void closeHeld() {
+        closed = true;
+        handles.clear(); // every edit, capture and bias delta lives in the hook engine, closed next
         if (perRequest != null) perRequest.close();
         hooks.close();
         onClose.run();
@@ -266,23 +334,30 @@ public final class SteeringSession implements AutoCloseable {
 
         @Override
         public void setCoefficient(double c) {
-            hook.setCoefficient(c);
-            coefficient = c;
+            try (Gpt2Model.Use call = hold()) {
+                hook.setCoefficient(c);
+                coefficient = c;
+            }
         }
 
         @Override
         public void setVector(float[] vector) {
-            if (vector.length != Arrays.stream(shape).reduce(1, (a, b) -> a * b)) {
-                throw new InvalidInputException("vector for " + hook.module() + " has " + vector.length + " values, expected "
-                        + Arrays.toString(shape));
+            try (Gpt2Model.Use call = hold()) {
+                if (vector.length != Arrays.stream(shape).reduce(1, (a, b) -> a * b)) {
+                    throw new InvalidInputException("vector for " + hook.module() + " has " + vector.length + " values, expected "
+                            + Arrays.toString(shape));
+                }
+                hook.setVector(vector, shape);
             }
-            hook.setVector(vector, shape);
         }
 
         @Override
         public void remove() {
-            hook.remove();
-            handles.remove(this);
+            if (closed) return; // the session took it back when it closed
+            try (Gpt2Model.Use call = hold()) {
+                hook.remove();
+                handles.remove(this);
+            }
         }
     }
 
@@ -304,17 +379,21 @@ public final class SteeringSession implements AutoCloseable {
 
         @Override
         public void setCoefficient(double c) {
-            replace(vector, c);
+            try (Gpt2Model.Use call = hold()) {
+                replace(vector, c);
+            }
         }
 
         @Override
         public void setVector(float[] v) {
-            replace(v.clone(), coefficient);
+            try (Gpt2Model.Use call = hold()) {
+                replace(v.clone(), coefficient);
+            }
         }
 
         private void replace(float[] v, double c) {
             AutoCloseable next = BiasSteering.apply(hooks, module, v, c, Positions.ALL); // refused input changes nothing
-            closeQuietly(delta);
+            undo(delta);
             delta = next;
             vector = v;
             coefficient = c;
@@ -322,8 +401,11 @@ public final class SteeringSession implements AutoCloseable {
 
         @Override
         public void remove() {
-            closeQuietly(delta);
-            handles.remove(this);
+            if (closed) return;
+            try (Gpt2Model.Use call = hold()) {
+                undo(delta);
+                handles.remove(this);
+            }
         }
     }
 
@@ -340,7 +422,9 @@ public final class SteeringSession implements AutoCloseable {
 
         @Override
         public void setCoefficient(double c) {
-            for (Edit p : parts) p.setCoefficient(c);
+            try (Gpt2Model.Use call = hold()) {
+                for (Edit p : parts) p.setCoefficient(c);
+            }
         }
 
         @Override
@@ -350,12 +434,15 @@ public final class SteeringSession implements AutoCloseable {
 
         @Override
         public void remove() {
-            for (Edit p : parts) p.remove();
-            handles.remove(this);
+            if (closed) return;
+            try (Gpt2Model.Use call = hold()) {
+                for (Edit p : parts) p.remove();
+                handles.remove(this);
+            }
         }
     }
 
-    private static void closeQuietly(AutoCloseable c) {
+    private static void undo(AutoCloseable c) {
         try {
             c.close();
         } catch (Exception e) {

@@ -19,6 +19,7 @@ public final class VectorTable implements AutoCloseable {
     private final Gpt2Model model;
     private final Map<Key, Integer> rowOf = new HashMap<>();
     private final List<float[]> pending = new ArrayList<>();
+    private final dev.steer4j.runtime.NativeArena arena = new dev.steer4j.runtime.NativeArena("vector table");
     private Tensor rows; // [1 + K, d] in the model's dtype
     private int count = 1;
 
@@ -66,15 +67,15 @@ public final class VectorTable implements AutoCloseable {
             try (Tensor head = grown.narrow(0, 0, old)) {
                 head.copy_(rows);
             }
-            rows.close();
+            arena.free(rows);
         }
-        rows = grown;
+        rows = arena.own(grown); // kept across calls: out of any scope the caller has open
         pending.clear();
     }
 
     @Override
     public void close() {
-        if (rows != null) rows.close();
+        arena.close();
         rows = null;
         rowOf.clear();
         pending.clear();

@@ -80,14 +80,23 @@ public final class BatchJob implements Callable<Integer> {
         String outFormat = format(out, "--out");
         if (Files.exists(Path.of(out))) throw new InvalidInputException("--out " + out + " exists: give a new path");
         if (!in.contains("://") && !Files.exists(Path.of(in))) throw new InvalidInputException("--in " + in + ": no such file");
+        if (model != null && !model.contains("://") && !Files.isRegularFile(Path.of(model))) {
+            throw new InvalidInputException("--model " + model + ": model not found");
+        }
+        quietUnlessConfigured();
         SparkSession spark = SparkSession.builder().appName("steer4j batch").getOrCreate();
         spark.sparkContext().setLogLevel("WARN"); // Spark's INFO lines would bury the job's own
         Dataset<Row> requests = inFormat.equals("parquet") ? spark.read().parquet(in) : spark.read().json(in);
         Dataset<Row> results = SteeredGeneration.generate(requests,
                 new SteeredGeneration.Options(model, device, maxBatch, steer, maxNewTokens, localFolder(in)));
         Dataset<Row> rows = results.selectExpr(columns(results));
-        if (outFormat.equals("parquet")) rows.write().parquet(out);
-        else rows.write().json(out);
+        try {
+            if (outFormat.equals("parquet")) rows.write().parquet(out);
+            else rows.write().json(out);
+        } catch (RuntimeException e) {
+            removeUnfinished(Path.of(out)); // else the rerun is refused: the output exists
+            throw e;
+        }
         // read back what was written (counting the mapped rows would run the generation again); JSON leaves
         // null columns out, so read it with the schema that was written
         Dataset<Row> written = outFormat.equals("parquet") ? spark.read().parquet(out) : spark.read().schema(rows.schema()).json(out);
@@ -95,6 +104,29 @@ public final class BatchJob implements Callable<Integer> {
         long bad = written.filter("error IS NOT NULL").count();
         err.println(String.format(Locale.ROOT, "steer4j-spark: %d requests, %d with an error, written to %s", total, bad, out));
         return bad > 0 ? 2 : 0;
+    }
+
+    /**
+     * Spark logs at INFO from its first line, before any setLogLevel: ~5 KB on stderr ahead of the job's one line.
+     * Start at WARN, as Spark's own shells do, unless the user configured logging.
+     */
+    private static void quietUnlessConfigured() {
+        if (System.getProperty("log4j2.configurationFile") != null || System.getProperty("log4j.configurationFile") != null
+                || BatchJob.class.getClassLoader().getResource("log4j2.properties") != null
+                || BatchJob.class.getClassLoader().getResource("log4j2.xml") != null) {
+            return;
+        }
+        org.apache.logging.log4j.core.config.Configurator.setRootLevel(org.apache.logging.log4j.Level.WARN);
+    }
+
+    /** A failed write leaves its directory without a _SUCCESS marker: take it away (local paths only). */
+    private void removeUnfinished(Path dir) {
+        if (out.contains("://") || !Files.isDirectory(dir) || Files.exists(dir.resolve("_SUCCESS"))) return;
+        try (var walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+        } catch (java.io.IOException e) {
+            err.println("steer4j-spark: could not remove the unfinished output " + dir + ": " + e.getMessage());
+        }
     }
 
     /** The result columns, in steer4j batch's order (id and prompt may be missing from the input). */

@@ -159,6 +159,54 @@ class BatchCommandTest {
     }
 
     @Test
+    void aDamagedMiddleLineLosesOnlyItselfAndARerunKeepsEveryValidResult(@TempDir Path dir) throws IOException {
+        Fixtures.writeVectors(dir);
+        Path in = dir.resolve("requests.jsonl");
+        Files.write(in, requestLines(12), StandardCharsets.UTF_8);
+        Path full = dir.resolve("full.jsonl");
+        Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", full.toString(), "--json").okJson();
+        List<String> all = Files.readAllLines(full, StandardCharsets.UTF_8);
+        // nine records, the fourth damaged in the middle of the file (a bad sector, an editor), the rest intact
+        List<String> damaged = new ArrayList<>(all.subList(0, 9));
+        damaged.set(3, damaged.get(3).substring(0, damaged.get(3).length() / 2) + "\u0000garbage");
+        Path out = dir.resolve("results.jsonl");
+        Files.write(out, damaged, StandardCharsets.UTF_8);
+        JsonNode summary = Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", out.toString(), "--json").okJson();
+        assertEquals(8, summary.get("skipped").asInt(), "every valid record is kept");
+        assertEquals(4, summary.get("requests").asInt(), "the damaged line's request and the three never run");
+        List<JsonNode> recs = records(out); // every line parses: the damaged one is gone
+        assertEquals(12, recs.size());
+        assertEquals(byId(records(full)), byId(recs), "each id exactly once, equal to an undisturbed run");
+        List<String> after = Files.readAllLines(out, StandardCharsets.UTF_8);
+        for (int i : new int[]{0, 1, 2, 4, 5, 6, 7, 8}) assertTrue(after.contains(all.get(i)), "kept byte for byte: line " + i);
+    }
+
+    @Test
+    void anOutputThatIsTheInputOrNotAResultsFileIsRefusedUntouched(@TempDir Path dir) throws IOException {
+        Fixtures.writeVectors(dir);
+        Path in = dir.resolve("requests.jsonl");
+        Files.write(in, requestLines(3), StandardCharsets.UTF_8);
+        byte[] input = Files.readAllBytes(in);
+        Path link = dir.resolve("link.jsonl");
+        Files.createSymbolicLink(link, in);
+        Path hard = dir.resolve("hard.jsonl");
+        Files.createLink(hard, in);
+        for (String out : new String[]{dir + "/./requests.jsonl", dir.resolve("sub/../requests.jsonl").toString(), link.toString(),
+                hard.toString()}) {
+            Cli.Result r = Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", out);
+            assertEquals(2, r.code(), out + ": " + r.err());
+            assertTrue(r.err().contains("is the input file itself"), r.err());
+            assertArrayEquals(input, Files.readAllBytes(in), "the requests file is untouched");
+        }
+        Path notes = dir.resolve("notes.txt");
+        Files.writeString(notes, "my notes\nsecond line\n", StandardCharsets.UTF_8);
+        Cli.Result r = Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", notes.toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("not a steer4j results file"), r.err());
+        assertEquals("my notes\nsecond line\n", Files.readString(notes, StandardCharsets.UTF_8));
+    }
+
+    @Test
     void killedWithSigkillAtAnyMomentThenRerunEveryIdOnce(@TempDir Path dir) throws Exception {
         Fixtures.writeVectors(dir);
         Path in = dir.resolve("requests.jsonl");
