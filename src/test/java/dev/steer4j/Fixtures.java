@@ -53,6 +53,15 @@ public final class Fixtures {
         return converted;
     }
 
+    /** A model of its own (not the shared one): for tests that close it. */
+    public static Gpt2Model freshConverted() {
+        try (HfCheckpoint ck = HfCheckpoint.open(TINY)) {
+            return Gpt2Model.fromCheckpoint(ck, ScalarType.Float, Devices.parse("cpu"));
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** The traced reference model, a foreign TorchScript GPT-2, with the reference tokenizer. */
     public static synchronized Gpt2Model traced() {
         if (traced == null) {

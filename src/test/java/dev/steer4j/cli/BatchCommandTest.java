@@ -140,14 +140,19 @@ class BatchCommandTest {
         assertEquals(9, records(out).size());
     }
 
+    /** Twelve requests written to {@code in} and run to completion into {@code full}: the undisturbed records. */
+    private static List<String> twelveRunUndisturbed(Path in, Path full) throws IOException {
+        Fixtures.writeVectors(in.getParent());
+        Files.write(in, requestLines(12), StandardCharsets.UTF_8);
+        Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", full.toString(), "--json").okJson();
+        return Files.readAllLines(full, StandardCharsets.UTF_8);
+    }
+
     @Test
     void aRerunSkipsWhatIsDoneAndRedoesATornLastLine(@TempDir Path dir) throws IOException {
-        Fixtures.writeVectors(dir);
         Path in = dir.resolve("requests.jsonl");
-        Files.write(in, requestLines(12), StandardCharsets.UTF_8);
         Path full = dir.resolve("full.jsonl");
-        Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", full.toString(), "--json").okJson();
-        List<String> all = Files.readAllLines(full, StandardCharsets.UTF_8);
+        List<String> all = twelveRunUndisturbed(in, full);
         // a job killed after 5 records, in the middle of writing the 6th
         Path out = dir.resolve("results.jsonl");
         String torn = all.get(5).substring(0, all.get(5).length() / 2);
@@ -160,12 +165,9 @@ class BatchCommandTest {
 
     @Test
     void aDamagedMiddleLineLosesOnlyItselfAndARerunKeepsEveryValidResult(@TempDir Path dir) throws IOException {
-        Fixtures.writeVectors(dir);
         Path in = dir.resolve("requests.jsonl");
-        Files.write(in, requestLines(12), StandardCharsets.UTF_8);
         Path full = dir.resolve("full.jsonl");
-        Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", full.toString(), "--json").okJson();
-        List<String> all = Files.readAllLines(full, StandardCharsets.UTF_8);
+        List<String> all = twelveRunUndisturbed(in, full);
         // nine records, the fourth damaged in the middle of the file (a bad sector, an editor), the rest intact
         List<String> damaged = new ArrayList<>(all.subList(0, 9));
         damaged.set(3, damaged.get(3).substring(0, damaged.get(3).length() / 2) + "\u0000garbage");

@@ -4,8 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.model.Gpt2Model;
-import dev.steer4j.model.HfCheckpoint;
-import dev.steer4j.runtime.Devices;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -14,7 +12,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -102,10 +99,7 @@ class ConcurrencyTest {
 
     @Test
     void closingTheModelWhileAnotherThreadGeneratesIsClean() throws Exception {
-        Gpt2Model model;
-        try (HfCheckpoint ck = HfCheckpoint.open(Fixtures.TINY)) {
-            model = Gpt2Model.fromCheckpoint(ck, ScalarType.Float, Devices.parse("cpu"));
-        }
+        Gpt2Model model = Fixtures.freshConverted();
         SteeringSession s = model.session();
         s.add(H1, Fixtures.floats(Fixtures.expected("actadd.json").get("mean_vector")), 4);
         AtomicInteger calls = new AtomicInteger();

@@ -8,12 +8,9 @@ import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.hooks.Positions;
 import dev.steer4j.model.Gpt2Model;
-import dev.steer4j.model.HfCheckpoint;
-import dev.steer4j.runtime.Devices;
 import dev.steer4j.runtime.Tensors;
 import dev.steer4j.steering.BiasSteering;
 import java.util.List;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
 
 import static dev.steer4j.Fixtures.TOL;
@@ -123,10 +120,7 @@ class SessionTest {
 
     @Test
     void closingTheModelClosesItsSessions() throws Exception {
-        Gpt2Model model;
-        try (HfCheckpoint ck = HfCheckpoint.open(Fixtures.TINY)) {
-            model = Gpt2Model.fromCheckpoint(ck, ScalarType.Float, Devices.parse("cpu"));
-        }
+        Gpt2Model model = Fixtures.freshConverted();
         SteeringSession s = model.session();
         s.add(H1, MEAN, 4);
         Fixtures.assertClose(steeredByMean4(), s.logits(PROMPT)[0], TOL, "before close");
