@@ -88,6 +88,7 @@ public final class SteeringSession implements AutoCloseable {
     }
 
     private void enter() {
+        open(); // before taking the turn: a refused call must not keep it
         Thread me = Thread.currentThread();
         if (user.get() == me) {
             depth++;
@@ -98,7 +99,6 @@ public final class SteeringSession implements AutoCloseable {
             throw new IllegalStateException("this steering session is in use by thread '" + (other == null ? "?" : other.getName())
                     + "': a session serves one thread at a time; give each thread its own (model.session())");
         }
-        open();
     }
 
     private void exit() {
@@ -292,13 +292,14 @@ public final class SteeringSession implements AutoCloseable {
     }
 
     private Edit hookEdit(String module, float[] vector, Positions where, double coefficient, OpFor op) {
-        open();
-        long[] shape = shapeOf(module, vector, where);
-        HookHandle h;
-        try (Tensor v = Tensors.floats(vector, shape, model.device(), model.dtype())) {
-            h = hooks.hookOutput(module, op.make(v)); // the hook keeps a copy of its own
+        try (Gpt2Model.Use call = hold()) {
+            long[] shape = shapeOf(module, vector, where);
+            HookHandle h;
+            try (Tensor v = Tensors.floats(vector, shape, model.device(), model.dtype())) {
+                h = hooks.hookOutput(module, op.make(v)); // the hook keeps a copy of its own
+            }
+            return track(new HookEdit(h, shape, coefficient));
         }
-        return track(new HookEdit(h, shape, coefficient));
     }
 
     private long[] shapeOf(String module, float[] vector, Positions where) {
