@@ -28,7 +28,6 @@ public final class ResultLog implements AutoCloseable {
 
     private final Path file;
     private FileChannel channel;
-    private int damagedLines;
     private final Set<String> done = new HashSet<>();
     private final Set<Long> doneLines = new HashSet<>();
     private long errors;
@@ -63,8 +62,6 @@ public final class ResultLog implements AutoCloseable {
 
     /** Reads every complete line's id (or line number, for error records without one). */
     private void recover() throws IOException {
-        long size = channel.size();
-        if (size == 0) return;
         byte[] all = Files.readAllBytes(file);
         List<byte[]> kept = new ArrayList<>();
         long keptBytes = 0;
@@ -96,16 +93,10 @@ public final class ResultLog implements AutoCloseable {
                 }
             });
             channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
-            damagedLines = damaged;
         } else if (tornTail) {
             channel.truncate(keptBytes); // a line torn by a kill is never half there
         }
         channel.position(keptBytes);
-    }
-
-    /** Damaged lines dropped when the log was opened (their requests run again). */
-    public int damagedLines() {
-        return damagedLines;
     }
 
     private boolean remember(byte[] bytes) {

@@ -211,7 +211,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
     private void build() {
         try (dev.steer4j.profile.Profiler.Span s = dev.steer4j.profile.Profiler.span("steering_build")) {
             Built b = Programs.locked(this::buildClone);
-            built = NativeArena.detach(b.program()); // discarded by invalidate(), through Programs
+            built = b.program(); // discarded by invalidate(), through Programs
             state = arena.own(b.state());
         }
     }

@@ -55,7 +55,7 @@ public final class Gpt2Model implements AutoCloseable {
     private final int nLayer;
     private final GPT2Config config;
     private final Map<String, byte[]> extraFiles;
-    private final java.util.Set<AutoCloseable> sessions = new java.util.LinkedHashSet<>();
+    private final java.util.Set<dev.steer4j.session.SteeringSession> sessions = new java.util.LinkedHashSet<>();
     // calls hold the read side; close() takes the write side, so it waits for calls in flight to give way
     private final java.util.concurrent.locks.ReentrantReadWriteLock lifecycle = new java.util.concurrent.locks.ReentrantReadWriteLock();
     private volatile boolean closing;
@@ -223,23 +223,24 @@ public final class Gpt2Model implements AutoCloseable {
         Torch.load();
         IoErrors.requireFile(file, "model file");
         ArchiveCrc.verify(file);
-        JitModule m = null;
         try (PointerScope loading = new PointerScope()) { // every handle of the load and its checks, but the module
             ExtraFilesMap extra = new ExtraFilesMap();
             for (String name : EXTRA_FILES) {
                 extra.put(new BytePointer(name), "");
             }
+            JitModule m;
             try {
                 m = NativeArena.detach(Programs.locked(() ->
                         torch.load(new BytePointer(file.toString()), new DeviceOptional(device), extra)));
             } catch (RuntimeException e) {
                 throw new InvalidInputException("cannot load " + file + " as a TorchScript archive: " + firstLine(e.getMessage()));
             }
-            Gpt2Model loaded = loaded(file, tokenizerDir, device, m, extra);
-            m = null;
-            return loaded;
-        } finally {
-            if (m != null) m.close(); // refused: nothing of it stays
+            try {
+                return loaded(file, tokenizerDir, device, m, extra);
+            } catch (RuntimeException e) {
+                m.close(); // refused: nothing of it stays
+                throw e;
+            }
         }
     }
 
@@ -397,7 +398,7 @@ public final class Gpt2Model implements AutoCloseable {
         }
     }
 
-    private void forget(AutoCloseable s) {
+    private void forget(dev.steer4j.session.SteeringSession s) {
         synchronized (sessions) {
             sessions.remove(s);
         }
@@ -442,17 +443,11 @@ public final class Gpt2Model implements AutoCloseable {
         lifecycle.writeLock().lock();
         try {
             if (closed) return;
-            java.util.List<AutoCloseable> open;
+            java.util.List<dev.steer4j.session.SteeringSession> open;
             synchronized (sessions) {
                 open = java.util.List.copyOf(sessions);
             }
-            for (AutoCloseable s : open) {
-                try {
-                    s.close();
-                } catch (Exception e) {
-                    throw new IllegalStateException("closing a session of the model failed", e);
-                }
-            }
+            for (dev.steer4j.session.SteeringSession s : open) s.close();
             closed = true;
             module.close();
         } finally {

@@ -152,13 +152,7 @@ public final class SteeringSession implements AutoCloseable {
         try (Gpt2Model.Use call = hold()) {
             HookHandle h = hooks.hookOutput(module, new HookOp.Capture(limit));
             Capture[] self = new Capture[1];
-            self[0] = new Capture(h, limit, () -> {
-                if (closed) return;
-                try (Gpt2Model.Use held = hold()) {
-                    h.remove();
-                    handles.remove(self[0]);
-                }
-            }, this::hold);
+            self[0] = new Capture(h, limit, () -> takeBack(self[0], h::remove), this::hold);
             handles.add(self[0]);
             return self[0];
         }
@@ -269,18 +263,23 @@ public final class SteeringSession implements AutoCloseable {
         if (closed) return;
         enter();
         try {
-            closeHeld();
+            closed = true;
+            handles.clear(); // every edit, capture and bias delta lives in the hook engine, closed next
+            if (perRequest != null) perRequest.close();
+            hooks.close();
+            onClose.run();
         } finally {
             exit();
         }
     }
 
-    private void closeHeld() {
-        closed = true;
-        handles.clear(); // every edit, capture and bias delta lives in the hook engine, closed next
-        if (perRequest != null) perRequest.close();
-        hooks.close();
-        onClose.run();
+    /** Takes one handle back; nothing to do once the session has closed (closing took every one back). */
+    private void takeBack(Object handle, Runnable undo) {
+        if (closed) return;
+        try (Gpt2Model.Use call = hold()) {
+            undo.run();
+            handles.remove(handle);
+        }
     }
 
     private void open() {
@@ -354,11 +353,7 @@ public final class SteeringSession implements AutoCloseable {
 
         @Override
         public void remove() {
-            if (closed) return; // the session took it back when it closed
-            try (Gpt2Model.Use call = hold()) {
-                hook.remove();
-                handles.remove(this);
-            }
+            takeBack(this, hook::remove);
         }
     }
 
@@ -402,11 +397,7 @@ public final class SteeringSession implements AutoCloseable {
 
         @Override
         public void remove() {
-            if (closed) return;
-            try (Gpt2Model.Use call = hold()) {
-                undo(delta);
-                handles.remove(this);
-            }
+            takeBack(this, () -> undo(delta));
         }
     }
 
@@ -435,11 +426,7 @@ public final class SteeringSession implements AutoCloseable {
 
         @Override
         public void remove() {
-            if (closed) return;
-            try (Gpt2Model.Use call = hold()) {
-                for (Edit p : parts) p.remove();
-                handles.remove(this);
-            }
+            takeBack(this, () -> parts.forEach(Edit::remove));
         }
     }
 

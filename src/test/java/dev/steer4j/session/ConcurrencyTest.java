@@ -104,7 +104,8 @@ class ConcurrencyTest {
         s.add(H1, Fixtures.floats(Fixtures.expected("actadd.json").get("mean_vector")), 4);
         AtomicInteger calls = new AtomicInteger();
         CountDownLatch running = new CountDownLatch(1);
-        Future<Throwable> worker = Executors.newSingleThreadExecutor().submit(() -> {
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        Future<Throwable> worker = pool.submit(() -> {
             try {
                 for (int i = 0; i < 100_000; i++) {
                     s.generate(List.of(Fixtures.PROMPTS[0], Fixtures.PROMPTS[1]), 8, Sampling.GREEDY, step -> running.countDown());
@@ -118,6 +119,7 @@ class ConcurrencyTest {
         assertTrue(running.await(30, TimeUnit.SECONDS));
         model.close();
         Throwable t = worker.get(60, TimeUnit.SECONDS);
+        pool.shutdownNow();
         assertInstanceOf(IllegalStateException.class, t, String.valueOf(t));
         assertTrue(t.getMessage().contains("closed"), t.getMessage());
         assertThrows(IllegalStateException.class, model::session);
