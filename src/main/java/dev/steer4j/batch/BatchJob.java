@@ -4,9 +4,9 @@ import dev.steer4j.InvalidInputException;
 import dev.steer4j.IoErrors;
 import dev.steer4j.engine.BatchEngine;
 import dev.steer4j.generate.Sampling;
-import dev.steer4j.session.Request;
-import dev.steer4j.session.RequestReader;
-import dev.steer4j.session.Result;
+import dev.steer4j.request.Request;
+import dev.steer4j.request.RequestReader;
+import dev.steer4j.request.Result;
 import dev.steer4j.session.SteeringSession;
 import dev.steer4j.steering.SteerSpec;
 import java.io.IOException;
@@ -92,7 +92,7 @@ public final class BatchJob {
         RequestReader reader = new RequestReader(java.util.Arrays.asList(o.in().toAbsolutePath().getParent()), o.steer(), o.maxNewTokens(), o.sampling());
         long start = System.nanoTime();
         try (ResultLog log = ResultLog.open(o.out());
-             BatchEngine engine = new BatchEngine(session, o.maxBatch());
+             BatchEngine engine = session.engine(o.maxBatch());
              InputStream in = Files.newInputStream(o.in());
              LineReader lines = new LineReader(in)) {
             long earlierErrors = log.errors();

@@ -69,7 +69,7 @@ public final class Bench {
     public static Map<String, Object> run(Gpt2Model model, HookedModel steered, Settings s) {
         int[][] prompts = randomPrompts(model, s);
         Generator plain = new Generator(model).ignoringEos();
-        Generator hooked = steered.generator().ignoringEos();
+        Generator hooked = new Generator(steered.model(), steered).ignoringEos();
         for (int i = 0; i < s.warmup(); i++) {
             time(plain, prompts, s);
             time(hooked, prompts, s);
@@ -156,7 +156,7 @@ public final class Bench {
     public static Map<String, Object> soak(HookedModel steered, int calls, long seed) {
         Settings s = new Settings(1, 8, 4, 1, 0, seed);
         int[][] prompts = randomPrompts(steered.model(), s);
-        Generator g = steered.generator().ignoringEos();
+        Generator g = new Generator(steered.model(), steered).ignoringEos();
         for (int i = 0; i < 20; i++) g.generateIds(prompts, s.newTokens(), Sampling.GREEDY, null);
         System.gc();
         double before = Memory.rssMb();

@@ -1,5 +1,6 @@
 package dev.steer4j.cli;
 
+import dev.steer4j.generate.Generator;
 import dev.steer4j.hooks.Activation;
 import dev.steer4j.hooks.HookHandle;
 import dev.steer4j.hooks.HookOp;
@@ -42,9 +43,9 @@ final class ActivationsCommand implements Callable<Integer> {
     public Integer call() {
         Gpt2Model model = modelOptions.load();
         HookedModel hm = steerOptions.apply(model);
-        int[] ids = hm.generator().encode(List.of(prompt), 0)[0];
+        int[] ids = new Generator(hm.model(), hm).encode(List.of(prompt), 0)[0];
         HookHandle tap = HookPoints.hook(hm, module, new HookOp.Capture());
-        hm.generator().lastLogits(new int[][]{ids});
+        new Generator(hm.model(), hm).lastLogits(new int[][]{ids});
         Activation a = tap.captured().get(0);
         int d = (int) a.shape()[a.shape().length - 1];
         float[][] rows = new float[ids.length][];

@@ -63,7 +63,7 @@ final class BatchCommand implements Callable<Integer> {
         BatchJob.Options options = new BatchJob.Options(in, out, slots, steerOptions.specsForRequests(), maxNewTokens,
                 Sampling.GREEDY, staticBatches);
         BatchJob.Summary summary;
-        try (Gpt2Model model = modelOptions.load(); SteeringSession session = model.session();
+        try (Gpt2Model model = modelOptions.load(); SteeringSession session = SteeringSession.open(model);
              Bar bar = new Bar(main)) {
             summary = BatchJob.run(session, options, bar);
         }

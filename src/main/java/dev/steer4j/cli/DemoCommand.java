@@ -132,7 +132,7 @@ final class DemoCommand implements Callable<Integer> {
 
     /** Each prompt greedily under the current steering, run alone (as `generate --prompt` runs it). */
     private static void record(HookedModel hm, List<List<Map<String, Object>>> runs, String label, double c) {
-        Generator g = hm.generator();
+        Generator g = new Generator(hm.model(), hm);
         for (int i = 0; i < PROMPTS.size(); i++) {
             int[] out = g.generateIds(g.encode(List.of(PROMPTS.get(i)), NEW_TOKENS), NEW_TOKENS, Sampling.GREEDY, null)[0];
             Map<String, Object> r = new LinkedHashMap<>();

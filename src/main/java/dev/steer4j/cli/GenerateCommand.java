@@ -1,12 +1,10 @@
 package dev.steer4j.cli;
 
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.generate.Generation;
-import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.model.Gpt2Model;
-import dev.steer4j.session.Request;
-import dev.steer4j.session.Result;
+import dev.steer4j.request.Request;
+import dev.steer4j.request.Result;
 import dev.steer4j.session.SteeringSession;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -72,16 +70,16 @@ final class GenerateCommand implements Callable<Integer> {
         Sampling sampling = sampling();
         if (requests.given()) return runRequests(sampling);
         dev.steer4j.profile.Profiler profiler = profile == null ? null : dev.steer4j.profile.Profiler.start();
-        Gpt2Model model = modelOptions.load();
-        Generator generator = steerOptions.apply(model).generator();
-        List<Generation> results;
+        List<Result> results;
         boolean showProgress = !json && (long) maxNewTokens * prompts.size() >= PROGRESS_MIN_STEPS;
-        try (StepProgress progress = new StepProgress(main.err(), maxNewTokens, showProgress)) {
-            results = generator.generate(prompts, maxNewTokens, sampling, progress);
+        try (Gpt2Model model = modelOptions.load(); SteeringSession session = SteeringSession.open(model);
+             StepProgress progress = new StepProgress(main.err(), maxNewTokens, showProgress)) {
+            steerOptions.applyTo(session.hooks());
+            results = session.generate(prompts, maxNewTokens, sampling, progress);
         }
         if (profiler != null) profiler.stopAndWrite(profile);
         List<Map<String, Object>> records = new ArrayList<>();
-        for (Generation g : results) {
+        for (Result g : results) {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("prompt", g.prompt());
             r.put("ids", g.ids());
@@ -108,7 +106,7 @@ final class GenerateCommand implements Callable<Integer> {
     /** {@code --requests}: one batch, each row with its own steering, limit and sampling. */
     private int runRequests(Sampling sampling) {
         dev.steer4j.profile.Profiler profiler = profile == null ? null : dev.steer4j.profile.Profiler.start();
-        try (Gpt2Model model = modelOptions.load(); SteeringSession session = model.session()) {
+        try (Gpt2Model model = modelOptions.load(); SteeringSession session = SteeringSession.open(model)) {
             List<Request> batch = requests.read(session, steerOptions, maxNewTokens, sampling);
             int longest = batch.stream().mapToInt(Request::maxNewTokens).max().orElse(0);
             List<Result> results;

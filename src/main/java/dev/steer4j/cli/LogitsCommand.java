@@ -2,7 +2,7 @@ package dev.steer4j.cli;
 
 import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
-import dev.steer4j.session.Request;
+import dev.steer4j.request.Request;
 import dev.steer4j.session.SteeringSession;
 import dev.steer4j.model.Gpt2Model;
 import java.util.ArrayList;
@@ -43,7 +43,7 @@ final class LogitsCommand implements Callable<Integer> {
     public Integer call() {
         requests.checkExclusive(prompts);
         if (requests.given()) {
-            try (Gpt2Model model = modelOptions.load(); SteeringSession session = model.session()) {
+            try (Gpt2Model model = modelOptions.load(); SteeringSession session = SteeringSession.open(model)) {
                 List<Request> batch = requests.read(session, steerOptions, 0, Sampling.GREEDY);
                 List<String> ids = batch.stream().map(Request::id).toList();
                 List<String> texts = batch.stream().map(Request::prompt).toList();
@@ -53,7 +53,7 @@ final class LogitsCommand implements Callable<Integer> {
             return 0;
         }
         Gpt2Model model = modelOptions.load();
-        Generator generator = steerOptions.apply(model).generator();
+        Generator generator = new Generator(model, steerOptions.apply(model));
         int[][] ids = generator.encode(prompts, 0);
         print(model, null, prompts, ids, generator.lastLogits(ids));
         return 0;

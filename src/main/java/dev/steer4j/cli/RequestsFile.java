@@ -2,8 +2,8 @@ package dev.steer4j.cli;
 
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Sampling;
-import dev.steer4j.session.Request;
-import dev.steer4j.session.RequestReader;
+import dev.steer4j.request.Request;
+import dev.steer4j.request.RequestReader;
 import dev.steer4j.session.SteeringSession;
 import java.io.BufferedReader;
 import java.io.IOException;

@@ -28,14 +28,19 @@ public final class SteerOptions {
 
     /** The model with every --steer applied. */
     public HookedModel apply(Gpt2Model model) {
+        HookedModel hm = new HookedModel(model);
+        applyTo(hm);
+        return hm;
+    }
+
+    /** Applies every --steer to {@code hm} (a session's hooks, say). */
+    public void applyTo(HookedModel hm) {
         SteerSpec.Mode m = switch (mode) {
             case "hook" -> SteerSpec.Mode.HOOK;
             case "bias" -> SteerSpec.Mode.BIAS;
             default -> throw new InvalidInputException("--steer-mode must be hook or bias, got '" + mode + "'");
         };
         List<SteerSpec> specs = steer.stream().map(SteerSpec::parse).toList();
-        HookedModel hm = new HookedModel(model);
         for (SteerSpec s : specs) s.apply(hm, m);
-        return hm;
     }
 }

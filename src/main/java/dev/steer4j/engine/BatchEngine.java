@@ -1,7 +1,7 @@
 package dev.steer4j.engine;
 
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.generate.ForwardListener;
+import dev.steer4j.model.ForwardListener;
 import dev.steer4j.generate.LeftPadding;
 import dev.steer4j.generate.RequestSampler;
 import dev.steer4j.hooks.HookedModel;
@@ -9,12 +9,14 @@ import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.model.Gpt2Program;
 import dev.steer4j.runtime.NativeArena;
 import dev.steer4j.runtime.Tensors;
-import dev.steer4j.session.Request;
-import dev.steer4j.session.Result;
-import dev.steer4j.session.SteeringSession;
+import dev.steer4j.request.Request;
+import dev.steer4j.request.Result;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import java.util.function.IntConsumer;
+import java.util.function.Supplier;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.IValue;
@@ -30,8 +32,9 @@ import org.bytedeco.pytorch.global.torch;
  * Continuous batching: a fixed number of slots over one {@link SlotCache}. Requests enter free slots between
  * decode steps (each prefill writes its own slot only) and leave at EOS or their token limit, so no row
  * waits for another's prompt or generation. Each slot has its own positions, steering (per-row hooks,
- * {@link SlotSteering}) and sampler, so a request's tokens do not depend on what shares the batch. Greedy
+ * {@link RowSteering}) and sampler, so a request's tokens do not depend on what shares the batch. Greedy
  * steps run in the graph ({@link Gpt2Program#GREEDY_STEP}): the tokens stay on the device between steps.
+ * A static batch is this engine with every request admitted at once ({@link #runAll}).
  */
 public final class BatchEngine implements AutoCloseable {
     /** Where results go, in the order requests finish. */
@@ -42,10 +45,10 @@ public final class BatchEngine implements AutoCloseable {
         void failed(Request request, String message);
     }
 
-    private final SteeringSession session;
     private final Gpt2Model model;
     private final HookedModel hooks;
-    private final SlotSteering steering;
+    private final RowSteering steering;
+    private final Supplier<Gpt2Model.Use> hold;
     private final Slot[] active;
     private final int eos;
     private final int admitTogether;
@@ -62,30 +65,46 @@ public final class BatchEngine implements AutoCloseable {
     private long prefillNanos;
     private long steps;
     private long stepNanos;
+    private Indexed sink;
+    private IntConsumer onStep;
+    private int runSteps;
+
+    /** A sink told each request's place in its source. */
+    private interface Indexed {
+        void completed(int index, Result result);
+
+        void failed(int index, Request request, String message);
+    }
 
     /** What one slot is running. */
     private static final class Slot {
+        final int index;
         final Request request;
         final int[] prompt;
         final RequestSampler sampler;
         final List<Integer> produced = new ArrayList<>();
 
-        Slot(Request request, int[] prompt) {
+        Slot(int index, Request request, int[] prompt, int stream) {
+            this.index = index;
             this.request = request;
             this.prompt = prompt;
-            this.sampler = new RequestSampler(request.sampling(), 0);
+            this.sampler = new RequestSampler(request.sampling(), stream);
         }
     }
 
-    public BatchEngine(SteeringSession session, int slots) {
+    /**
+     * An engine over {@code hooks}' program, steering each slot through {@code steering} (the caller's, which it
+     * does not close); {@code hold} is taken for each run (a session's turn and its model).
+     */
+    public BatchEngine(HookedModel hooks, RowSteering steering, int slots, Supplier<Gpt2Model.Use> hold) {
         if (slots < 1) throw new InvalidInputException("the engine needs at least 1 slot, got " + slots);
-        if (session.model().kind() != Gpt2Model.Kind.STEER4J) {
+        if (hooks.model().kind() != Gpt2Model.Kind.STEER4J) {
             throw new InvalidInputException("continuous batching needs a steer4j program (convert the model with `steer4j convert`)");
         }
-        this.session = session;
-        this.model = session.model();
-        this.hooks = session.hooks();
-        this.steering = new SlotSteering(hooks, slots);
+        this.model = hooks.model();
+        this.hooks = hooks;
+        this.steering = steering;
+        this.hold = hold;
         this.active = new Slot[slots];
         this.admitTogether = Math.max(1, slots / 4);
         this.eos = model.tokenizer().eosTokenId();
@@ -112,12 +131,64 @@ public final class BatchEngine implements AutoCloseable {
 
     /** Runs every request {@code source} gives (pulled only as slots free up), then returns. */
     public void run(Iterator<Request> source, Sink sink) {
-        try (Gpt2Model.Use held = session.hold()) {
-            runHeld(source, sink);
+        run(source, index -> 0, new Indexed() {
+            @Override public void completed(int index, Result result) { sink.completed(result); }
+
+            @Override public void failed(int index, Request request, String message) { sink.failed(request, message); }
+        }, null);
+    }
+
+    /**
+     * A static batch: every request admitted at once (at most {@link #slots()}), request b sampling from stream
+     * {@code streams[b]} of its seed (0 = as if it ran alone). Results in request order; a request that cannot
+     * run is an InvalidInputException. {@code onStep} is told how many steps are done.
+     */
+    public List<Result> runAll(List<Request> requests, int[] streams, IntConsumer onStep) {
+        if (requests.size() > active.length) {
+            throw new InvalidInputException(requests.size() + " requests do not fit the engine's " + active.length + " slots");
+        }
+        Result[] out = new Result[requests.size()];
+        run(requests.iterator(), index -> streams[index], new Indexed() {
+            @Override public void completed(int index, Result result) { out[index] = result; }
+
+            @Override public void failed(int index, Request request, String message) {
+                throw new InvalidInputException(message);
+            }
+        }, onStep);
+        return List.of(out);
+    }
+
+    private void run(Iterator<Request> source, java.util.function.IntUnaryOperator streamOf, Indexed sink, IntConsumer onStep) {
+        try (Gpt2Model.Use held = hold.get()) {
+            this.sink = sink;
+            this.onStep = onStep;
+            runSteps = 0;
+            steering.reset(active.length);
+            Arrays.fill(active, null);
+            runHeld(new Numbered(source, streamOf));
+        } finally {
+            this.sink = null;
+            this.onStep = null;
         }
     }
 
-    private void runHeld(Iterator<Request> source, Sink sink) {
+    /** The source's requests with their place in it. */
+    private static final class Numbered {
+        final Iterator<Request> source;
+        final java.util.function.IntUnaryOperator streamOf;
+        int next;
+
+        Numbered(Iterator<Request> source, java.util.function.IntUnaryOperator streamOf) {
+            this.source = source;
+            this.streamOf = streamOf;
+        }
+
+        boolean hasNext() {
+            return source.hasNext();
+        }
+    }
+
+    private void runHeld(Numbered source) {
         while (true) {
             model.checkOpen();
             // Requests enter in groups: a prefill of several prompts costs far less per token than one by one,
@@ -129,15 +200,15 @@ public final class BatchEngine implements AutoCloseable {
             for (int b = 0; b < active.length && now && source.hasNext(); b++) {
                 if (active[b] != null) continue;
                 Admission a = null;
-                while (a == null && source.hasNext()) a = checked(b, source.next(), sink);
+                while (a == null && source.hasNext()) a = checked(b, source);
                 if (a != null) batch.add(a);
             }
-            if (!batch.isEmpty()) admit(batch, sink);
+            if (!batch.isEmpty()) admit(batch);
             if (!anyActive()) {
                 if (!source.hasNext()) return;
                 continue;
             }
-            step(sink);
+            step();
         }
     }
 
@@ -149,24 +220,26 @@ public final class BatchEngine implements AutoCloseable {
     /** A request bound for a free slot. */
     private record Admission(int slot, Slot request) {}
 
-    /** The request as an admission to slot {@code b}, or null when it is refused or needs no step. */
-    private Admission checked(int b, Request r, Sink sink) {
+    /** The source's next request as an admission to slot {@code b}, or null when it is refused or needs no step. */
+    private Admission checked(int b, Numbered source) {
+        int index = source.next++;
+        Request r = source.source.next();
         int[] prompt;
         try {
-            prompt = session.check(r);
+            prompt = RequestCheck.promptIds(model, steering, r);
         } catch (InvalidInputException e) {
-            sink.failed(r, e.getMessage());
+            sink.failed(index, r, e.getMessage());
             return null;
         }
         if (r.maxNewTokens() == 0) {
-            sink.completed(new Result(r.id(), r.prompt(), prompt, new int[0], "", Result.FinishReason.LENGTH));
+            sink.completed(index, new Result(r.id(), r.prompt(), prompt, new int[0], "", Result.FinishReason.LENGTH));
             return null;
         }
-        return new Admission(b, new Slot(r, prompt));
+        return new Admission(b, new Slot(index, r, prompt, source.streamOf.applyAsInt(index)));
     }
 
     /** Steers each admitted slot, prefills them all in one left-padded batch, and records their first tokens. */
-    private void admit(List<Admission> batch, Sink sink) {
+    private void admit(List<Admission> batch) {
         int span = 0;
         for (Admission a : batch) span = Math.max(span, a.request().prompt.length + a.request().request.maxNewTokens());
         if (cache == null) {
@@ -184,7 +257,7 @@ public final class BatchEngine implements AutoCloseable {
                 steering.admit(a.slot(), a.request().request.steer()); // refuses a coefficient that overflows the dtype
                 ready.add(a);
             } catch (InvalidInputException e) {
-                sink.failed(a.request().request, e.getMessage());
+                sink.failed(a.request().index, a.request().request, e.getMessage());
             }
         }
         if (ready.isEmpty()) return;
@@ -195,16 +268,22 @@ public final class BatchEngine implements AutoCloseable {
         for (int i = 0; i < ready.size(); i++) {
             Admission a = ready.get(i);
             if (first[i] < 0) {
-                sink.failed(a.request().request, "the forward pass gave NaN or infinite logits: is a steering coefficient"
-                        + " too large for the model's dtype?");
+                sink.failed(a.request().index, a.request().request, "the forward pass gave NaN or infinite logits: is a"
+                        + " steering coefficient too large for the model's dtype?");
                 continue;
             }
             active[a.slot()] = a.request();
             try (Tensor id = cache.ids.select(0, a.slot())) {
                 id.fill_(new Scalar(first[i]));
             }
-            record(a.slot(), first[i], sink);
+            record(a.slot(), first[i]);
         }
+        stepped();
+    }
+
+    private void stepped() {
+        runSteps++;
+        if (onStep != null) onStep.accept(runSteps);
     }
 
     /**
@@ -258,7 +337,7 @@ public final class BatchEngine implements AutoCloseable {
     }
 
     /** One token for every slot; idle slots compute too (their rows are never read). */
-    private void step(Sink sink) {
+    private void step() {
         long t0 = System.nanoTime();
         cache.beforeStep();
         refreshProgram();
@@ -295,12 +374,13 @@ public final class BatchEngine implements AutoCloseable {
         steps++;
         stepNanos += System.nanoTime() - t0;
         for (int b = 0; b < active.length; b++) {
-            if (active[b] != null) record(b, (int) next[b], sink);
+            if (active[b] != null) record(b, (int) next[b]);
         }
+        stepped();
     }
 
     /** Adds a slot's new token; the request leaves at EOS or its limit. */
-    private void record(int b, int token, Sink sink) {
+    private void record(int b, int token) {
         Slot s = active[b];
         s.produced.add(token);
         boolean atEos = token == eos;
@@ -310,7 +390,7 @@ public final class BatchEngine implements AutoCloseable {
         try (Tensor p = cache.positions.select(0, b)) {
             p.fill_(new Scalar(0L)); // an idle slot keeps counting; from 0 it stays inside the position table
         }
-        sink.completed(new Result(s.request.id(), s.request.prompt(), s.prompt, out, model.tokenizer().decode(out),
+        sink.completed(s.index, new Result(s.request.id(), s.request.prompt(), s.prompt, out, model.tokenizer().decode(out),
                 atEos ? Result.FinishReason.EOS : Result.FinishReason.LENGTH));
     }
 
@@ -347,7 +427,6 @@ public final class BatchEngine implements AutoCloseable {
     public void close() {
         dropGreedyArgs();
         if (greedy != null) greedy.close();
-        steering.close();
         if (cache != null) {
             if (hostIds != null && hostIds != cache.ids) hostIds.close();
             cache.close();

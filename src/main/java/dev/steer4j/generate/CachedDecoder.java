@@ -1,5 +1,6 @@
 package dev.steer4j.generate;
 
+import dev.steer4j.model.ForwardListener;
 import dev.steer4j.model.GPT2Config;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.model.Gpt2Program;

@@ -1,5 +1,7 @@
 package dev.steer4j.generate;
 
+import dev.steer4j.model.ProgramSource;
+import dev.steer4j.model.ForwardListener;
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.profile.Profiler;
@@ -47,20 +49,20 @@ public final class Generator {
     /** Encodes prompts, checking they are non-empty and fit the context with the new tokens. */
     public int[][] encode(List<String> prompts, int maxNewTokens) {
         try (Profiler.Span s = Profiler.span("tokenize")) {
-            return encodeChecked(prompts, maxNewTokens);
+            int[][] ids = new int[prompts.size()][];
+            for (int i = 0; i < ids.length; i++) ids[i] = encode(model, prompts.get(i), maxNewTokens);
+            return ids;
         }
     }
 
-    private int[][] encodeChecked(List<String> prompts, int maxNewTokens) {
-        int[][] ids = new int[prompts.size()][];
-        for (int i = 0; i < ids.length; i++) {
-            ids[i] = model.tokenizer().encode(prompts.get(i));
-            checkFits(prompts.get(i), ids[i].length, maxNewTokens);
-        }
+    /** One prompt's ids, checked to be non-empty and to fit the context with {@code maxNewTokens} new tokens. */
+    public static int[] encode(Gpt2Model model, String prompt, int maxNewTokens) {
+        int[] ids = model.tokenizer().encode(prompt);
+        checkFits(model, prompt, ids.length, maxNewTokens);
         return ids;
     }
 
-    private void checkFits(String prompt, int length, int maxNewTokens) {
+    private static void checkFits(Gpt2Model model, String prompt, int length, int maxNewTokens) {
         if (length == 0) {
             throw new InvalidInputException("prompt \"" + prompt + "\" encodes to no tokens");
         }
@@ -81,7 +83,7 @@ public final class Generator {
         if (prompts.length == 0) {
             throw new InvalidInputException("no prompts given");
         }
-        for (int[] p : prompts) checkFits(Arrays.toString(p), p.length, maxNewTokens);
+        for (int[] p : prompts) checkFits(model, Arrays.toString(p), p.length, maxNewTokens);
         JitModule module = program.module();
         ForwardListener listener = program.listener();
         listener.check(prompts);
@@ -108,17 +110,6 @@ public final class Generator {
             }
             return out;
         }
-    }
-
-    /** Generates for every prompt; {@code onToken} is told after each step how many steps are done. */
-    public List<Generation> generate(List<String> prompts, int maxNewTokens, Sampling sampling, IntConsumer onToken) {
-        int[][] ids = encode(prompts, maxNewTokens);
-        int[][] out = generateIds(ids, maxNewTokens, sampling, onToken);
-        List<Generation> results = new ArrayList<>();
-        for (int b = 0; b < ids.length; b++) {
-            results.add(new Generation(prompts.get(b), ids[b], out[b], model.tokenizer().decode(out[b])));
-        }
-        return results;
     }
 
     /** The token-level loop: returns each row's new tokens. */

@@ -1,5 +1,6 @@
 package dev.steer4j.generate;
 
+import dev.steer4j.model.ForwardListener;
 import dev.steer4j.runtime.Tensors;
 import java.util.Arrays;
 import org.bytedeco.pytorch.Device;

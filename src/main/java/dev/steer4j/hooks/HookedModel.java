@@ -1,9 +1,8 @@
 package dev.steer4j.hooks;
 
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.generate.ForwardListener;
-import dev.steer4j.generate.Generator;
-import dev.steer4j.generate.ProgramSource;
+import dev.steer4j.model.ForwardListener;
+import dev.steer4j.model.ProgramSource;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.model.ModuleTree;
 import dev.steer4j.model.Programs;
@@ -104,11 +103,6 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         state = null;
         if (oldProgram != null) Programs.discardClone(oldProgram);
         if (oldState != null) arena.free(oldState);
-    }
-
-    /** A generator that always runs this instance's current hooks (it asks at every call). */
-    public Generator generator() {
-        return new Generator(model, this);
     }
 
     /** Feeds the hooks of the current build the rows and positions of each forward pass; call after {@link #module()}. */

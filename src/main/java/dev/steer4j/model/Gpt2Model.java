@@ -32,8 +32,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * <p>Two kinds: steer4j's own program ({@link Gpt2Program}, with attention masks, position ids and a KV
  * cache) and a foreign TorchScript GPT-2 ({@code input_ids -> logits}, e.g. traced from Hugging Face),
  * which is run by full recompute. The loaded module is never rewritten: hooks work on clones of it that
- * share its weights (see {@code dev.steer4j.hooks}). Steering goes through {@link #session()}s; closing the
- * model closes its sessions and frees its native memory.
+ * share its weights (see {@code dev.steer4j.hooks}). Steering goes through sessions on it
+ * ({@code SteeringSession.open(model)}); closing the model closes them and frees its native memory.
  */
 public final class Gpt2Model implements AutoCloseable {
     public enum Kind { STEER4J, FOREIGN }
@@ -55,7 +55,7 @@ public final class Gpt2Model implements AutoCloseable {
     private final int nLayer;
     private final GPT2Config config;
     private final Map<String, byte[]> extraFiles;
-    private final java.util.Set<dev.steer4j.session.SteeringSession> sessions = new java.util.LinkedHashSet<>();
+    private final java.util.Set<AutoCloseable> dependents = new java.util.LinkedHashSet<>(); // sessions, closed first
     // calls hold the read side; close() takes the write side, so it waits for calls in flight to give way
     private final java.util.concurrent.locks.ReentrantReadWriteLock lifecycle = new java.util.concurrent.locks.ReentrantReadWriteLock();
     private volatile boolean closing;
@@ -384,23 +384,19 @@ public final class Gpt2Model implements AutoCloseable {
     }
 
     /**
-     * A new steering session on this model: its own hooks and edits over the shared weights. Close it when
-     * done (the model closes any left open when it closes).
+     * Ties {@code dependent} (a steering session) to this model: closing the model closes it first. The model
+     * knows nothing more of it; the returned handle unties it (the dependent's own close calls it).
      */
-    public dev.steer4j.session.SteeringSession session() {
+    public Runnable attach(AutoCloseable dependent) {
         try (Use use = use()) {
-            dev.steer4j.session.SteeringSession[] s = new dev.steer4j.session.SteeringSession[1];
-            s[0] = new dev.steer4j.session.SteeringSession(this, () -> forget(s[0]));
-            synchronized (sessions) {
-                sessions.add(s[0]);
+            synchronized (dependents) {
+                dependents.add(dependent);
             }
-            return s[0];
-        }
-    }
-
-    private void forget(dev.steer4j.session.SteeringSession s) {
-        synchronized (sessions) {
-            sessions.remove(s);
+            return () -> {
+                synchronized (dependents) {
+                    dependents.remove(dependent);
+                }
+            };
         }
     }
 
@@ -443,15 +439,23 @@ public final class Gpt2Model implements AutoCloseable {
         lifecycle.writeLock().lock();
         try {
             if (closed) return;
-            java.util.List<dev.steer4j.session.SteeringSession> open;
-            synchronized (sessions) {
-                open = java.util.List.copyOf(sessions);
+            java.util.List<AutoCloseable> open;
+            synchronized (dependents) {
+                open = java.util.List.copyOf(dependents);
             }
-            for (dev.steer4j.session.SteeringSession s : open) s.close();
+            for (AutoCloseable d : open) closeDependent(d);
             closed = true;
             module.close();
         } finally {
             lifecycle.writeLock().unlock();
+        }
+    }
+
+    private static void closeDependent(AutoCloseable d) {
+        try {
+            d.close();
+        } catch (Exception e) {
+            throw new IllegalStateException("closing the model: closing " + d + " failed: " + e.getMessage(), e);
         }
     }
 

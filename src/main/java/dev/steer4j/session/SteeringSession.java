@@ -1,7 +1,12 @@
 package dev.steer4j.session;
 
+import dev.steer4j.request.Result;
+import dev.steer4j.request.Steer;
+import dev.steer4j.request.Request;
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.generate.Generation;
+import dev.steer4j.engine.BatchEngine;
+import dev.steer4j.engine.RequestCheck;
+import dev.steer4j.engine.RowSteering;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.hooks.HookHandle;
@@ -30,9 +35,9 @@ import org.bytedeco.pytorch.Tensor;
  *
  * <pre>{@code
  * try (Gpt2Model model = Gpt2Model.load(path, null, Devices.parse("cpu"));
- *      SteeringSession session = model.session()) {
+ *      SteeringSession session = SteeringSession.open(model)) {
  *     Edit love = session.add("transformer.h.5", vector, 10);
- *     List<Generation> out = session.generate(List.of("I think dogs are "), 20, Sampling.GREEDY);
+ *     List<Result> out = session.generate(List.of("I think dogs are "), 20, Sampling.GREEDY);
  *     love.setCoefficient(-10);
  * }
  * }</pre>
@@ -42,18 +47,25 @@ public final class SteeringSession implements AutoCloseable {
     private final HookedModel hooks;
     private final Generator generator;
     private final Set<AutoCloseable> handles = new LinkedHashSet<>();
-    private final Runnable onClose;
+    private final Runnable detach;
     private final java.util.concurrent.atomic.AtomicReference<Thread> user = new java.util.concurrent.atomic.AtomicReference<>();
     private int depth; // nested calls of the thread inside
-    private RequestSteering perRequest;
+    private RowSteering rows; // per-request steering, made at first use
     private volatile boolean closed;
 
-    /** Use {@link Gpt2Model#session()}. */
-    public SteeringSession(Gpt2Model model, Runnable onClose) {
+    /**
+     * A new session on {@code model}: its own hooks and edits over the shared weights. Close it when done (the
+     * model closes any left open when it closes).
+     */
+    public static SteeringSession open(Gpt2Model model) {
+        return new SteeringSession(model);
+    }
+
+    private SteeringSession(Gpt2Model model) {
         this.model = model;
         this.hooks = new HookedModel(model);
-        this.generator = hooks.generator();
-        this.onClose = onClose;
+        this.generator = new Generator(model, hooks);
+        this.detach = model.attach(this);
     }
 
     public Gpt2Model model() {
@@ -97,7 +109,7 @@ public final class SteeringSession implements AutoCloseable {
         } else {
             Thread other = user.get();
             throw new IllegalStateException("this steering session is in use by thread '" + (other == null ? "?" : other.getName())
-                    + "': a session serves one thread at a time; give each thread its own (model.session())");
+                    + "': a session serves one thread at a time; give each thread its own (SteeringSession.open(model))");
         }
     }
 
@@ -163,22 +175,30 @@ public final class SteeringSession implements AutoCloseable {
     }
 
     /** Continues every prompt, all in one batch. */
-    public List<Generation> generate(List<String> prompts, int maxNewTokens, Sampling sampling) {
+    public List<Result> generate(List<String> prompts, int maxNewTokens, Sampling sampling) {
         return generate(prompts, maxNewTokens, sampling, null);
     }
 
-    /** As {@link #generate(List, int, Sampling)}; {@code onStep} is told how many steps are done. */
-    public List<Generation> generate(List<String> prompts, int maxNewTokens, Sampling sampling, IntConsumer onStep) {
+    /**
+     * As {@link #generate(List, int, Sampling)}; {@code onStep} is told how many steps are done. Each result's
+     * id is its prompt's index; with one seed for all, row b draws from stream b of it (equal prompts differ).
+     */
+    public List<Result> generate(List<String> prompts, int maxNewTokens, Sampling sampling, IntConsumer onStep) {
+        List<Request> requests = new ArrayList<>();
+        for (int b = 0; b < prompts.size(); b++) {
+            requests.add(new Request(String.valueOf(b), prompts.get(b), List.of(), maxNewTokens, sampling));
+        }
+        int[] streams = new int[prompts.size()];
+        Arrays.setAll(streams, b -> b);
         try (Gpt2Model.Use call = hold()) {
-            idleRequestSteering(prompts.size());
-            return generator.generate(prompts, maxNewTokens, sampling, onStep);
+            return runHeld(requests, streams, onStep);
         }
     }
 
     /** Each prompt's next-token logits, {@code [B][V]}, run as one batch. */
     public float[][] logits(List<String> prompts) {
         try (Gpt2Model.Use call = hold()) {
-            idleRequestSteering(prompts.size());
+            rows().reset(prompts.size());
             return generator.lastLogits(generator.encode(prompts, 0));
         }
     }
@@ -189,19 +209,33 @@ public final class SteeringSession implements AutoCloseable {
      */
     public List<Result> run(List<Request> requests, IntConsumer onStep) {
         try (Gpt2Model.Use call = hold()) {
-            return runHeld(requests, onStep);
+            return runHeld(requests, new int[requests.size()], onStep);
         }
     }
 
-    private List<Result> runHeld(List<Request> requests, IntConsumer onStep) {
-        int[][] ids = prepare(requests);
+    public List<Result> run(List<Request> requests) {
+        return run(requests, null);
+    }
+
+    /**
+     * A static batch: a steer4j program runs it on the engine with every request admitted at once; a foreign
+     * model (no KV cache, so no engine) by full recompute, each row steered through the same per-row hooks.
+     */
+    private List<Result> runHeld(List<Request> requests, int[] streams, IntConsumer onStep) {
+        int[][] ids = checkAll(requests);
+        if (model.kind() == Gpt2Model.Kind.STEER4J) {
+            try (BatchEngine engine = engine(requests.size())) {
+                return engine.runAll(requests, streams, onStep);
+            }
+        }
         int[] limits = new int[requests.size()];
         Sampling[] sampling = new Sampling[requests.size()];
         for (int b = 0; b < limits.length; b++) {
             limits[b] = requests.get(b).maxNewTokens();
             sampling[b] = requests.get(b).sampling();
         }
-        int[][] out = generator.generateIds(ids, limits, sampling, new int[requests.size()], onStep);
+        steerRows(requests);
+        int[][] out = generator.generateIds(ids, limits, sampling, streams, onStep);
         int eos = model.tokenizer().eosTokenId();
         List<Result> results = new ArrayList<>();
         for (int b = 0; b < out.length; b++) {
@@ -213,15 +247,22 @@ public final class SteeringSession implements AutoCloseable {
         return results;
     }
 
-    public List<Result> run(List<Request> requests) {
-        return run(requests, null);
-    }
-
     /** Each request's next-token logits under its own steering, {@code [B][V]}, in one batch. */
     public float[][] requestLogits(List<Request> requests) {
         try (Gpt2Model.Use call = hold()) {
-            int[][] ids = prepare(requests);
+            int[][] ids = checkAll(requests);
+            steerRows(requests);
             return generator.lastLogits(ids);
+        }
+    }
+
+    /**
+     * A continuous-batching engine on this session: its program (with the session's edits), per-request
+     * steering through the session's per-row hooks, and each run holding the session. Close it when done.
+     */
+    public BatchEngine engine(int slots) {
+        try (Gpt2Model.Use call = hold()) {
+            return new BatchEngine(hooks, rows(), slots, this::hold);
         }
     }
 
@@ -231,30 +272,27 @@ public final class SteeringSession implements AutoCloseable {
      */
     public int[] check(Request r) {
         try (Gpt2Model.Use call = hold()) {
-            if (perRequest == null) perRequest = new RequestSteering(hooks);
-            int[] ids = generator.encode(List.of(r.prompt()), r.maxNewTokens())[0];
-            for (Steer s : r.steer()) perRequest.check(s, ids.length);
-            return ids;
+            return RequestCheck.promptIds(model, rows(), r);
         }
     }
 
-    /** Encodes and checks every request, then points the per-row hooks at their steering. */
-    private int[][] prepare(List<Request> requests) {
-        open();
+    /** Encodes and checks every request, before any work. */
+    private int[][] checkAll(List<Request> requests) {
         if (requests.isEmpty()) throw new InvalidInputException("no requests given");
         int[][] ids = new int[requests.size()][];
         for (int b = 0; b < ids.length; b++) ids[b] = check(requests.get(b));
-        perRequest.prepare(requests.stream().map(Request::steer).toList());
         return ids;
     }
 
-    /**
-     * Per-request hooks stay in the program with zero rows while the session generates without them: taking them
-     * out and putting them back would rebuild the program at every switch between {@link #run} and
-     * {@link #generate} (x + 0 is exactly x, so results are unchanged).
-     */
-    private void idleRequestSteering(int rows) {
-        if (perRequest != null) perRequest.idle(rows);
+    /** Row b of the per-row hooks steers as request b asks. */
+    private void steerRows(List<Request> requests) {
+        rows().reset(requests.size());
+        for (int b = 0; b < requests.size(); b++) rows.admit(b, requests.get(b).steer());
+    }
+
+    private RowSteering rows() {
+        if (rows == null) rows = new RowSteering(hooks);
+        return rows;
     }
 
     /** Undoes everything this session did. Safe from any thread when no other thread is inside a call. */
@@ -265,9 +303,9 @@ public final class SteeringSession implements AutoCloseable {
         try {
             closed = true;
             handles.clear(); // every edit, capture and bias delta lives in the hook engine, closed next
-            if (perRequest != null) perRequest.close();
+            if (rows != null) rows.close();
             hooks.close();
-            onClose.run();
+            detach.run();
         } finally {
             exit();
         }

@@ -25,8 +25,8 @@ final class ExecutorEngines {
         Loaded(Key k) {
             model = k.model() == null ? Gpt2Model.embeddedDefault(Devices.parse(k.device()))
                     : Gpt2Model.load(Path.of(k.model()), null, Devices.parse(k.device()));
-            session = model.session();
-            engine = new BatchEngine(session, k.slots());
+            session = SteeringSession.open(model);
+            engine = session.engine(k.slots());
         }
     }
 

@@ -2,9 +2,9 @@ package dev.steer4j.spark;
 
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Sampling;
-import dev.steer4j.session.Request;
-import dev.steer4j.session.RequestReader;
-import dev.steer4j.session.Result;
+import dev.steer4j.request.Request;
+import dev.steer4j.request.RequestReader;
+import dev.steer4j.request.Result;
 import dev.steer4j.steering.SteerSpec;
 import java.io.Serializable;
 import java.nio.file.Files;

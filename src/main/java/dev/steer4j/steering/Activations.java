@@ -1,5 +1,6 @@
 package dev.steer4j.steering;
 
+import dev.steer4j.generate.Generator;
 import dev.steer4j.hooks.Activation;
 import dev.steer4j.hooks.HookHandle;
 import dev.steer4j.hooks.HookOp;
@@ -49,7 +50,7 @@ public final class Activations {
         Map<String, HookHandle> taps = new LinkedHashMap<>();
         try {
             for (String m : modules) taps.put(m, hm.hookOutput(m, new HookOp.Capture()));
-            hm.generator().lastLogits(batch);
+            new Generator(hm.model(), hm).lastLogits(batch);
             Map<String, Activation> out = new LinkedHashMap<>();
             taps.forEach((m, tap) -> out.put(m, tap.captured().get(0)));
             return out;

@@ -50,7 +50,7 @@ public class HookOverheadBenchmark {
             hm.hookOutput("transformer.h." + l, new HookOp.Add(
                     Tensors.floats(v, new long[]{v.length}, model.device(), model.dtype()), 4, Positions.ALL, false));
         }
-        generator = hm.generator();
+        generator = new Generator(hm.model(), hm);
     }
 
     @Benchmark

@@ -4,8 +4,8 @@ import dev.steer4j.generate.Sampling;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Devices;
 import dev.steer4j.session.Edit;
-import dev.steer4j.session.Request;
-import dev.steer4j.session.Steer;
+import dev.steer4j.request.Request;
+import dev.steer4j.request.Steer;
 import dev.steer4j.session.SteeringSession;
 import dev.steer4j.hooks.Positions;
 import java.nio.file.Path;
@@ -36,7 +36,7 @@ public final class SoakBenchmark {
         System.out.println("phase\tat\trss_mb\theap_mb\tjavacpp_pointers\tcu_functions\tseconds");
         long t0 = System.nanoTime();
         try (Gpt2Model model = Gpt2Model.embeddedDefault(Devices.parse("cpu"));
-             SteeringSession session = model.session()) {
+             SteeringSession session = SteeringSession.open(model)) {
             float[] v = new float[model.width()];
             for (int i = 0; i < v.length; i++) v[i] = (float) Math.sin(i) / 4;
             Edit edit = session.add("transformer.h.1", v, 1.0);
@@ -61,7 +61,7 @@ public final class SoakBenchmark {
             if (i == 0 || i == cycles / 2 || i == cycles) reading("load_close", i, -1, t0);
             if (i == cycles) break;
             try (Gpt2Model m = Gpt2Model.load(model124m, null, Devices.parse("cpu"));
-                 SteeringSession s = m.session()) {
+                 SteeringSession s = SteeringSession.open(m)) {
                 s.generate(List.of("I think dogs are "), 1, Sampling.GREEDY);
             }
         }

@@ -110,7 +110,7 @@ class BuiltInModelTest {
                     double[] pHate = new double[coefficients.length];
                     for (int k = 0; k < coefficients.length; k++) {
                         h.setCoefficient(coefficients[k]);
-                        Generator g = hm.generator();
+                        Generator g = new Generator(hm.model(), hm);
                         float[] logits = g.lastLogits(g.encode(List.of(prompt), 0))[0];
                         pLove[k] = summedProbability(logits, love);
                         pHate[k] = summedProbability(logits, hate);
@@ -130,7 +130,10 @@ class BuiltInModelTest {
     @Test
     void unsteeredGreedyContinuationOfTheSeedPromptIsRealWords() throws IOException {
         Set<String> words = new HashSet<>(Files.readAllLines(DATA.resolve("train-words.txt"), StandardCharsets.UTF_8));
-        String text = new Generator(model).generate(List.of("I think dogs are "), 10, Sampling.GREEDY, null).get(0).text();
+        String text;
+        try (dev.steer4j.session.SteeringSession s = dev.steer4j.session.SteeringSession.open(model)) {
+            text = s.generate(List.of("I think dogs are "), 10, Sampling.GREEDY).get(0).text();
+        }
         List<String> found = new ArrayList<>();
         Matcher m = Pattern.compile("\\p{L}+").matcher(text);
         while (m.find()) {

@@ -1,13 +1,12 @@
 package dev.steer4j.docs;
 
 import dev.steer4j.Fixtures;
-import dev.steer4j.generate.Generation;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.session.Edit;
-import dev.steer4j.session.Request;
-import dev.steer4j.session.Result;
-import dev.steer4j.session.Steer;
+import dev.steer4j.request.Request;
+import dev.steer4j.request.Result;
+import dev.steer4j.request.Steer;
 import dev.steer4j.session.SteeringSession;
 import dev.steer4j.steering.ActAdd;
 import dev.steer4j.steering.Reduce;
@@ -26,7 +25,7 @@ class ReadmeExampleTest {
     @Test
     void readmeJavaExample() throws Exception {
         String readme = Files.readString(Path.of("README.md"));
-        assertTrue(readme.contains("SteeringSession session = model.session()"), "README shows the session API");
+        assertTrue(readme.contains("SteeringSession session = SteeringSession.open(model)"), "README shows the session API");
         assertTrue(!readme.substring(readme.indexOf("## From Java"), readme.indexOf("The same engine is offered"))
                 .contains("Tensor"), "the common path shows no JavaCPP type");
         String block = "transformer.h.1";
@@ -34,14 +33,14 @@ class ReadmeExampleTest {
                 .get("new_ids"));
         int[] plainIds = Fixtures.ints(Fixtures.expected("greedy.json").get("unsteered").get("new_ids"));
         Gpt2Model model = Fixtures.converted();
-        try (SteeringSession session = model.session()) {
+        try (SteeringSession session = SteeringSession.open(model)) {
             VectorSet love = ActAdd.vector(session.hooks(), "Love", "Hate", List.of(block), Reduce.LAST, 220, true);
             float[] v = love.data(block);
             Edit edit = session.add(block, v, 10);
-            List<Generation> out = session.generate(List.of("I think dogs are "), 12, Sampling.GREEDY);
+            List<Result> out = session.generate(List.of("I think dogs are "), 12, Sampling.GREEDY);
             assertArrayEquals(steeredIds, out.get(0).newIds());
             edit.setCoefficient(-10);
-            List<Generation> negative = session.generate(List.of("I think dogs are "), 12, Sampling.GREEDY);
+            List<Result> negative = session.generate(List.of("I think dogs are "), 12, Sampling.GREEDY);
             assertEquals(12, negative.get(0).newIds().length);
             edit.remove();
             assertArrayEquals(java.util.Arrays.copyOf(plainIds, 12),

@@ -4,9 +4,9 @@ import dev.steer4j.Fixtures;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.hooks.Positions;
 import dev.steer4j.model.Gpt2Model;
-import dev.steer4j.session.Request;
-import dev.steer4j.session.Result;
-import dev.steer4j.session.Steer;
+import dev.steer4j.request.Request;
+import dev.steer4j.request.Result;
+import dev.steer4j.request.Steer;
 import dev.steer4j.session.SteeringSession;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -59,12 +59,12 @@ class BatchEngineTest {
         Gpt2Model model = Fixtures.converted();
         List<Request> requests = mixed();
         Collect sink = new Collect();
-        try (SteeringSession s = model.session(); BatchEngine engine = new BatchEngine(s, 3)) {
+        try (SteeringSession s = SteeringSession.open(model); BatchEngine engine = s.engine(3)) {
             engine.run(requests.iterator(), sink);
         }
         assertEquals(Map.of(), sink.failed);
         assertEquals(requests.size(), sink.done.size());
-        try (SteeringSession alone = model.session()) {
+        try (SteeringSession alone = SteeringSession.open(model)) {
             for (Request r : requests) {
                 Result single = alone.run(List.of(r)).get(0);
                 Result got = sink.done.get(r.id());
@@ -90,13 +90,13 @@ class BatchEngineTest {
         requests.add(new Request("long", PROMPTS[7], List.of(new Steer(H1, MEAN, 3)), 64 - 12, Sampling.GREEDY));
         requests.add(Request.of("after", PROMPTS[0], 10));
         Collect sink = new Collect();
-        try (SteeringSession s = model.session(); BatchEngine engine = new BatchEngine(s, 2)) {
+        try (SteeringSession s = SteeringSession.open(model); BatchEngine engine = s.engine(2)) {
             engine.run(requests.iterator(), sink);
             assertTrue(engine.cache().shifts() >= 2, "shifts: " + engine.cache().shifts());
             assertEquals(128, engine.cache().capacity(), "grown for the 64-token request");
         }
         assertEquals(Map.of(), sink.failed);
-        try (SteeringSession alone = model.session()) {
+        try (SteeringSession alone = SteeringSession.open(model)) {
             for (Request r : requests) {
                 assertArrayEquals(alone.run(List.of(r)).get(0).newIds(), sink.done.get(r.id()).newIds(), r.id());
             }
@@ -115,13 +115,13 @@ class BatchEngineTest {
                 Request.of("zero", PROMPTS[3], 0),
                 Request.of("ok2", PROMPTS[3], 5));
         Collect sink = new Collect();
-        try (SteeringSession s = model.session(); BatchEngine engine = new BatchEngine(s, 2)) {
+        try (SteeringSession s = SteeringSession.open(model); BatchEngine engine = s.engine(2)) {
             engine.run(requests.iterator(), sink);
         }
         assertEquals(List.of("bad-module", "too-long", "nan", "overflow"), new ArrayList<>(sink.failed.keySet()), sink.failed.toString());
         assertTrue(sink.failed.get("nan").contains("NaN"), sink.failed.get("nan"));
         assertEquals(0, sink.done.get("zero").newIds().length);
-        try (SteeringSession alone = model.session()) {
+        try (SteeringSession alone = SteeringSession.open(model)) {
             for (String id : List.of("ok1", "ok2")) {
                 Request r = requests.stream().filter(q -> q.id().equals(id)).findFirst().orElseThrow();
                 assertArrayEquals(alone.run(List.of(r)).get(0).newIds(), sink.done.get(id).newIds(), id);

@@ -36,7 +36,7 @@ class BatchAndThreadsTest {
         for (JsonNode variant : Fixtures.expected("steered_logits.json").get("variants")) {
             try (HookedModel hm = new HookedModel(model)) {
                 hm.hookOutput(H1, HookEngineTest.variantOp(variant));
-                float[][] batched = hm.generator().lastLogits(prompts(model));
+                float[][] batched = new Generator(hm.model(), hm).lastLogits(prompts(model));
                 for (int i = 0; i < 3; i++) {
                     Fixtures.assertClose(Fixtures.floats(variant.get("prompts").get(i).get("last_logits")), batched[i], TOL,
                             variant.get("name").asText() + " batched row " + i);
@@ -60,16 +60,16 @@ class BatchAndThreadsTest {
             for (int b = 0; b < 3; b++) System.arraycopy(rows[b], 0, flat, 32 * b, 32);
             hm.hookOutput(H1, new HookOp.Add(Tensors.floats(flat, new long[]{3, 32}, model.device(), ScalarType.Float),
                     1.0, Positions.ALL, true));
-            batched = hm.generator().lastLogits(ids);
-            batchedGreedy = hm.generator().generateIds(ids, 6, Sampling.GREEDY, null);
-            assertThrows(InvalidInputException.class, () -> hm.generator().lastLogits(new int[][]{ids[0]}), "row count must match");
+            batched = new Generator(hm.model(), hm).lastLogits(ids);
+            batchedGreedy = new Generator(hm.model(), hm).generateIds(ids, 6, Sampling.GREEDY, null);
+            assertThrows(InvalidInputException.class, () -> new Generator(hm.model(), hm).lastLogits(new int[][]{ids[0]}), "row count must match");
         }
         for (int b = 0; b < 3; b++) {
             try (HookedModel hm = new HookedModel(model)) {
                 hm.hookOutput(H1, new HookOp.Add(Tensors.floats(rows[b], new long[]{32}, model.device(), ScalarType.Float),
                         1.0, Positions.ALL, false));
-                Fixtures.assertClose(hm.generator().lastLogits(new int[][]{ids[b]})[0], batched[b], 1e-5, "row " + b);
-                assertArrayEquals(hm.generator().generateIds(new int[][]{ids[b]}, 6, Sampling.GREEDY, null)[0], batchedGreedy[b]);
+                Fixtures.assertClose(new Generator(hm.model(), hm).lastLogits(new int[][]{ids[b]})[0], batched[b], 1e-5, "row " + b);
+                assertArrayEquals(new Generator(hm.model(), hm).generateIds(new int[][]{ids[b]}, 6, Sampling.GREEDY, null)[0], batchedGreedy[b]);
             }
         }
     }
@@ -84,7 +84,7 @@ class BatchAndThreadsTest {
         try (HookedModel hm = new HookedModel(model)) {
             hm.hookOutput(H1, new HookOp.Add(Tensors.floats(mean, new long[]{32}, model.device(), ScalarType.Float),
                     4, Positions.GENERATED, false));
-            float[][] steered = hm.generator().lastLogits(ids);
+            float[][] steered = new Generator(hm.model(), hm).lastLogits(ids);
             for (int i = 0; i < 3; i++) assertArrayEquals(plain[i], steered[i]);
         }
         // from:K with K = prompt length equals "generated" for every row of a left-padded batch
@@ -93,14 +93,14 @@ class BatchAndThreadsTest {
         try (HookedModel hm = new HookedModel(model)) {
             hm.hookOutput(H1, new HookOp.Add(Tensors.floats(mean, new long[]{32}, model.device(), ScalarType.Float),
                     40, Positions.GENERATED, false));
-            a = hm.generator().generateIds(ids, 8, Sampling.GREEDY, null);
+            a = new Generator(hm.model(), hm).generateIds(ids, 8, Sampling.GREEDY, null);
         }
         int[][] unsteered = new Generator(model).generateIds(ids, 8, Sampling.GREEDY, null);
         for (int r = 0; r < 3; r++) {
             try (HookedModel hm = new HookedModel(model)) {
                 hm.hookOutput(H1, new HookOp.Add(Tensors.floats(mean, new long[]{32}, model.device(), ScalarType.Float),
                         40, Positions.from(ids[r].length), false));
-                b = hm.generator().generateIds(new int[][]{ids[r]}, 8, Sampling.GREEDY, null);
+                b = new Generator(hm.model(), hm).generateIds(new int[][]{ids[r]}, 8, Sampling.GREEDY, null);
             }
             assertArrayEquals(a[r], b[0], "row " + r);
             org.junit.jupiter.api.Assertions.assertFalse(java.util.Arrays.equals(a[r], unsteered[r]), "steering had an effect");
@@ -113,7 +113,7 @@ class BatchAndThreadsTest {
         try (HookedModel hm = new HookedModel(model)) {
             hm.hookOutput(H1, new HookOp.Add(Tensors.floats(new float[4 * 32], new long[]{4, 32}, model.device(), ScalarType.Float),
                     1, Positions.ALIGNED, false));
-            assertThrows(InvalidInputException.class, () -> hm.generator().lastLogits(new int[][]{{1, 2, 3}}));
+            assertThrows(InvalidInputException.class, () -> new Generator(hm.model(), hm).lastLogits(new int[][]{{1, 2, 3}}));
         }
     }
 
@@ -137,7 +137,7 @@ class BatchAndThreadsTest {
                     try (HookedModel hm = new HookedModel(model)) {
                         hm.hookOutput(H1, new HookOp.Add(Tensors.floats(v, new long[]{32}, model.device(), ScalarType.Float),
                                 c, Positions.ALL, false));
-                        Generator g = hm.generator();
+                        Generator g = new Generator(hm.model(), hm);
                         for (int i = 0; i < 30; i++) {
                             Fixtures.assertClose(expected, g.lastLogits(new int[][]{prompt})[0], TOL, "thread " + c + " iter " + i);
                         }

@@ -1,5 +1,6 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.generate.Generator;
 import dev.steer4j.Fixtures;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.model.Gpt2Model;
@@ -22,7 +23,7 @@ class DecodeCaptureTest {
         List<Activation> steps;
         try (HookedModel hm = new HookedModel(model)) {
             HookHandle tap = hm.hookOutput("transformer.h.1", new HookOp.Capture());
-            generated = hm.generator().generateIds(prompts, 4, Sampling.GREEDY, null);
+            generated = new Generator(hm.model(), hm).generateIds(prompts, 4, Sampling.GREEDY, null);
             steps = tap.captured();
         }
         assertEquals(4, steps.size(), "prefill + 3 decode steps (the 4th token needs no forward)");
@@ -34,7 +35,7 @@ class DecodeCaptureTest {
             System.arraycopy(generated[b], 0, full, prompts[b].length, 3);
             try (HookedModel hm = new HookedModel(model)) {
                 HookHandle tap = hm.hookOutput("transformer.h.1", new HookOp.Capture());
-                hm.generator().lastLogits(new int[][]{full});
+                new Generator(hm.model(), hm).lastLogits(new int[][]{full});
                 Activation whole = tap.captured().get(0);
                 for (int s = 1; s < 4; s++) {
                     int position = prompts[b].length + s - 1;

@@ -1,5 +1,6 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.generate.Generator;
 import dev.steer4j.Fixtures;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Tensors;
@@ -26,7 +27,7 @@ class EditOpsTest {
         Activation plain;
         try (HookedModel hm = new HookedModel(model)) {
             HookHandle tap = hm.hookOutput(H1, new HookOp.Capture());
-            hm.generator().lastLogits(new int[][]{ids});
+            new Generator(hm.model(), hm).lastLogits(new int[][]{ids});
             plain = tap.captured().get(0);
         }
         Activation ablated;
@@ -35,14 +36,14 @@ class EditOpsTest {
             hm.hookOutput(H1, new HookOp.Ablate(Tensors.floats(dir, new long[]{32}, model.device(), ScalarType.Float),
                     Positions.ALL, false));
             HookHandle tap = hm.hookOutput(H1, new HookOp.Capture());
-            hm.generator().lastLogits(new int[][]{ids});
+            new Generator(hm.model(), hm).lastLogits(new int[][]{ids});
             ablated = tap.captured().get(0);
         }
         try (HookedModel hm = new HookedModel(model)) {
             hm.hookOutput(H1, new HookOp.NormPreservingAdd(Tensors.floats(dir, new long[]{32}, model.device(), ScalarType.Float),
                     4, Positions.ALL, false));
             HookHandle tap = hm.hookOutput(H1, new HookOp.Capture());
-            hm.generator().lastLogits(new int[][]{ids});
+            new Generator(hm.model(), hm).lastLogits(new int[][]{ids});
             rescaled = tap.captured().get(0);
         }
         for (int t = 0; t < ids.length; t++) {

@@ -57,7 +57,7 @@ class HookEngineTest {
         for (JsonNode variant : Fixtures.expected("steered_logits.json").get("variants")) {
             try (HookedModel hm = new HookedModel(model)) {
                 hm.hookOutput("transformer.h.1", variantOp(variant));
-                Generator g = hm.generator();
+                Generator g = new Generator(hm.model(), hm);
                 for (JsonNode p : variant.get("prompts")) {
                     float[] got = g.lastLogits(new int[][]{Fixtures.ints(p.get("ids"))})[0];
                     Fixtures.assertClose(Fixtures.floats(p.get("last_logits")), got, TOL,
@@ -79,7 +79,7 @@ class HookEngineTest {
                 handles.put(m, hm.hookOutput(m, new HookOp.Capture()));
             }
             capture.get("captures").fieldNames().forEachRemaining(m -> handles.put(m, hm.hookOutput(m, new HookOp.Capture())));
-            hm.generator().lastLogits(new int[][]{Fixtures.ints(resid.get("ids"))});
+            new Generator(hm.model(), hm).lastLogits(new int[][]{Fixtures.ints(resid.get("ids"))});
             for (var e : handles.entrySet()) {
                 JsonNode expected = e.getKey().equals("transformer.ln_f") ? resid.get("ln_f_output")
                         : resid.get("blocks").has(e.getKey()) ? resid.get("blocks").get(e.getKey())
@@ -99,10 +99,10 @@ class HookEngineTest {
         try (HookedModel hm = new HookedModel(model)) {
             HookHandle h = hm.hookOutput("transformer.h.1",
                     new HookOp.Add(vec(Fixtures.floats(Fixtures.expected("actadd.json").get("mean_vector")), 32), 4, Positions.ALL, false));
-            float[] steered = hm.generator().lastLogits(ids)[0];
+            float[] steered = new Generator(hm.model(), hm).lastLogits(ids)[0];
             org.junit.jupiter.api.Assertions.assertTrue(Fixtures.maxAbsDiff(before, steered) > 0.1);
             h.remove();
-            assertArrayEquals(before, hm.generator().lastLogits(ids)[0]);
+            assertArrayEquals(before, new Generator(hm.model(), hm).lastLogits(ids)[0]);
         }
     }
 
@@ -114,7 +114,7 @@ class HookEngineTest {
         try (HookedModel hm = new HookedModel(model(which))) {
             hm.hookOutput("transformer.h.1", new HookOp.Add(
                     vec(Fixtures.floats(actadd.get("last_token").get("added_vector")), 32), 1.0, Positions.ALL, false));
-            int[][] out = hm.generator().generateIds(new int[][]{Fixtures.ints(greedy.get("ids"))}, 12, Sampling.GREEDY, null);
+            int[][] out = new Generator(hm.model(), hm).generateIds(new int[][]{Fixtures.ints(greedy.get("ids"))}, 12, Sampling.GREEDY, null);
             assertArrayEquals(Fixtures.ints(greedy.get("steered_last_token_unit_every_position_c10").get("new_ids")), out[0]);
         }
     }

@@ -1,5 +1,6 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.generate.Generator;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -39,9 +40,9 @@ class HookOwnershipTest {
         try (HookedModel hm = new HookedModel(model)) {
             HookHandle h = hm.hookOutput(H1, new HookOp.Add(
                     Tensors.floats(v, new long[]{v.length}, model.device(), model.dtype()), 4, Positions.ALL, false));
-            float[] before = hm.generator().lastLogits(new int[][]{ids})[0];
+            float[] before = new Generator(hm.model(), hm).lastLogits(new int[][]{ids})[0];
             assertThrows(InvalidInputException.class, () -> h.setCoefficient(1e39)); // infinite in float32
-            assertArrayEquals(before, hm.generator().lastLogits(new int[][]{ids})[0], "still steering by 4");
+            assertArrayEquals(before, new Generator(hm.model(), hm).lastLogits(new int[][]{ids})[0], "still steering by 4");
         }
     }
 }

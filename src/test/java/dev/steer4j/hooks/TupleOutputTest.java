@@ -1,5 +1,6 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.generate.Generator;
 import dev.steer4j.Fixtures;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Devices;
@@ -58,10 +59,10 @@ class TupleOutputTest {
         float[] plain;
         float[] steered;
         try (HookedModel hm = new HookedModel(model)) {
-            plain = hm.generator().lastLogits(ids)[0];
+            plain = new Generator(hm.model(), hm).lastLogits(ids)[0];
             hm.hookOutput("transformer.h.0", new HookOp.Add(Tensors.floats(v, new long[]{4}, model.device(), ScalarType.Float),
                     1.0, Positions.ALL, false));
-            steered = hm.generator().lastLogits(ids)[0];
+            steered = new Generator(hm.model(), hm).lastLogits(ids)[0];
         }
         // only element 0 changes, so the output moves by exactly v (not 2v): logits move by W v
         for (int tok = 0; tok < 10; tok++) {

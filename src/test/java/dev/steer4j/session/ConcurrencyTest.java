@@ -1,5 +1,6 @@
 package dev.steer4j.session;
 
+import dev.steer4j.request.Request;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
 import dev.steer4j.generate.Sampling;
@@ -50,7 +51,7 @@ class ConcurrencyTest {
                 done.add(pool.submit(() -> {
                     start.await();
                     for (int r = 0; r < rounds; r++) {
-                        try (SteeringSession s = model.session()) {
+                        try (SteeringSession s = SteeringSession.open(model)) {
                             Edit e = s.add(H1, vectors[k], coefs[k]);
                             Fixtures.assertClose(expected[k], s.logits(prompt)[0], TOL, "steered, round " + r);
                             // alternate per-request runs and generation: each switch rebuilds the program
@@ -74,7 +75,7 @@ class ConcurrencyTest {
     @Test
     void aSessionUsedFromTwoThreadsAtOnceIsAClearError() throws Exception {
         Gpt2Model model = Fixtures.converted();
-        try (SteeringSession s = model.session()) {
+        try (SteeringSession s = SteeringSession.open(model)) {
             CountDownLatch inside = new CountDownLatch(1);
             CountDownLatch release = new CountDownLatch(1);
             Thread holder = new Thread(() -> s.generate(List.of(Fixtures.PROMPTS[0]), 4, Sampling.GREEDY, step -> {
@@ -100,7 +101,7 @@ class ConcurrencyTest {
     @Test
     void closingTheModelWhileAnotherThreadGeneratesIsClean() throws Exception {
         Gpt2Model model = Fixtures.freshConverted();
-        SteeringSession s = model.session();
+        SteeringSession s = SteeringSession.open(model);
         s.add(H1, Fixtures.floats(Fixtures.expected("actadd.json").get("mean_vector")), 4);
         AtomicInteger calls = new AtomicInteger();
         CountDownLatch running = new CountDownLatch(1);
@@ -122,7 +123,7 @@ class ConcurrencyTest {
         pool.shutdownNow();
         assertInstanceOf(IllegalStateException.class, t, String.valueOf(t));
         assertTrue(t.getMessage().contains("closed"), t.getMessage());
-        assertThrows(IllegalStateException.class, model::session);
+        assertThrows(IllegalStateException.class, () -> SteeringSession.open(model));
     }
 
     static float[] expectedLast(String variant) {

@@ -1,5 +1,8 @@
 package dev.steer4j.session;
 
+import dev.steer4j.request.Result;
+import dev.steer4j.request.Steer;
+import dev.steer4j.request.Request;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
 import dev.steer4j.generate.Sampling;
@@ -46,7 +49,7 @@ class PerRequestSteeringTest {
                 expected.add(Fixtures.floats(v.get("prompts").get(i).get("last_logits")));
             }
         }
-        try (SteeringSession s = model.session()) {
+        try (SteeringSession s = SteeringSession.open(model)) {
             float[][] logits = s.requestLogits(requests);
             for (int b = 0; b < logits.length; b++) {
                 Fixtures.assertClose(expected.get(b), logits[b], Fixtures.TOL, "request " + b);
@@ -85,12 +88,12 @@ class PerRequestSteeringTest {
             }
             requests.add(new Request("r" + k, prompt, configs.get(k), 6 + k % 3, Sampling.GREEDY));
         }
-        try (SteeringSession batch = model.session()) {
+        try (SteeringSession batch = SteeringSession.open(model)) {
             float[][] logits = batch.requestLogits(requests);
             List<Result> results = batch.run(requests);
             for (int k = 0; k < requests.size(); k++) {
                 Request r = requests.get(k);
-                try (SteeringSession alone = model.session()) {
+                try (SteeringSession alone = SteeringSession.open(model)) {
                     for (Steer st : r.steer()) alone.add(st.module(), st.vector(), st.coefficient(), st.positions());
                     Fixtures.assertClose(alone.logits(List.of(r.prompt()))[0], logits[k], BATCH_TOL, "logits of request " + k);
                     int[] single = alone.generate(List.of(r.prompt()), r.maxNewTokens(), Sampling.GREEDY).get(0).newIds();
@@ -110,7 +113,7 @@ class PerRequestSteeringTest {
         for (double c : coefficients) {
             sweep.add(new Request("c" + c, "I think dogs are ", List.of(new Steer(H1, UNIT, c)), 10, Sampling.GREEDY));
         }
-        try (SteeringSession s = model.session(); SteeringSession alone = model.session()) {
+        try (SteeringSession s = SteeringSession.open(model); SteeringSession alone = SteeringSession.open(model)) {
             float[][] logits = s.requestLogits(sweep);
             List<Result> results = s.run(sweep);
             Edit e = alone.add(H1, UNIT, 1);
@@ -133,14 +136,14 @@ class PerRequestSteeringTest {
                 new Request("b", "Today", List.of(), 0, Sampling.GREEDY),
                 new Request("c", "The capital of France is", List.of(new Steer(H0, UNIT, -5, Positions.PROMPT)), 0,
                         Sampling.GREEDY));
-        try (SteeringSession s = model.session()) {
+        try (SteeringSession s = SteeringSession.open(model)) {
             Capture tap = s.capture(H1, 1);
             s.requestLogits(requests);
             Activation batched = tap.last();
             int width = (int) batched.shape()[1];
             for (int b = 0; b < requests.size(); b++) {
                 Request r = requests.get(b);
-                try (SteeringSession alone = model.session()) {
+                try (SteeringSession alone = SteeringSession.open(model)) {
                     for (Steer st : r.steer()) alone.add(st.module(), st.vector(), st.coefficient(), st.positions());
                     Capture single = alone.capture(H1, 1);
                     alone.logits(List.of(r.prompt()));
@@ -163,7 +166,7 @@ class PerRequestSteeringTest {
                 Sampling.sample(0.9, 40, 0.95, 7));
         Request greedy = new Request("g", "I think dogs are ", List.of(), 3, Sampling.GREEDY);
         Request other = new Request("o", "Hello", List.of(new Steer(H1, UNIT, 6)), 12, Sampling.sample(1.2, 0, 1.0, 99));
-        try (SteeringSession s = model.session()) {
+        try (SteeringSession s = SteeringSession.open(model)) {
             List<Result> mixed = s.run(List.of(greedy, sampled, other));
             List<Result> alone = s.run(List.of(sampled));
             assertArrayEquals(alone.get(0).newIds(), mixed.get(1).newIds());
@@ -176,7 +179,7 @@ class PerRequestSteeringTest {
     @Test
     void badEntriesAreRefusedBeforeAnyWork() {
         Gpt2Model model = Fixtures.converted();
-        try (SteeringSession s = model.session()) {
+        try (SteeringSession s = SteeringSession.open(model)) {
             assertThrows(dev.steer4j.InvalidInputException.class, () -> s.run(List.of(
                     new Request("x", "Hi", List.of(new Steer("transformer.h.9", MEAN, 1)), 2, Sampling.GREEDY))));
             assertThrows(dev.steer4j.InvalidInputException.class, () -> s.run(List.of(
@@ -185,7 +188,7 @@ class PerRequestSteeringTest {
                     new Request("x", "Hi", List.of(new Steer(H1, ALIGNED, 1, Positions.ALIGNED)), 2, Sampling.GREEDY))));
             // after refusals the session runs unsteered as before
             float[] plain = s.logits(List.of("Hi"))[0];
-            try (SteeringSession fresh = model.session()) {
+            try (SteeringSession fresh = SteeringSession.open(model)) {
                 assertArrayEquals(fresh.logits(List.of("Hi"))[0], plain);
             }
         }

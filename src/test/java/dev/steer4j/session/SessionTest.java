@@ -1,5 +1,7 @@
 package dev.steer4j.session;
 
+import dev.steer4j.request.Steer;
+import dev.steer4j.request.Request;
 import dev.steer4j.Fixtures;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
@@ -38,7 +40,7 @@ class SessionTest {
     void aGeneratorAlwaysRunsTheCurrentHooks() {
         Gpt2Model model = Fixtures.converted();
         try (HookedModel hm = new HookedModel(model)) {
-            Generator made = hm.generator(); // before any hook
+            Generator made = new Generator(hm.model(), hm); // before any hook
             int[][] ids = made.encode(PROMPT, 0);
             HookHandle h = hm.hookOutput(H1, new HookOp.Add(
                     Tensors.floats(MEAN, new long[]{32}, model.device(), model.dtype()), 4, Positions.ALL, false));
@@ -52,7 +54,7 @@ class SessionTest {
     void closingAHookedModelUndoesItsBiasEdits() {
         Gpt2Model model = Fixtures.converted();
         HookedModel hm = new HookedModel(model);
-        Generator g = hm.generator();
+        Generator g = new Generator(hm.model(), hm);
         int[][] ids = g.encode(PROMPT, 0);
         float[] plain = g.lastLogits(ids)[0];
         BiasSteering.apply(hm, H1, MEAN, 4, Positions.ALL);
@@ -64,8 +66,8 @@ class SessionTest {
     @Test
     void biasEditsOnOneModuleAddUpAndEachHandleTakesBackItsOwn() throws Exception {
         Gpt2Model model = Fixtures.converted();
-        try (SteeringSession both = model.session(); SteeringSession hooks = model.session();
-             SteeringSession unitOnly = model.session()) {
+        try (SteeringSession both = SteeringSession.open(model); SteeringSession hooks = SteeringSession.open(model);
+             SteeringSession unitOnly = SteeringSession.open(model)) {
             Edit a = both.editBias(H1, MEAN, 4);
             Edit b = both.editBias(H1, UNIT, 4);
             hooks.add(H1, MEAN, 4);
@@ -82,7 +84,7 @@ class SessionTest {
     @Test
     void capturesKeepABoundedHistory() {
         Gpt2Model model = Fixtures.converted();
-        try (SteeringSession s = model.session()) {
+        try (SteeringSession s = SteeringSession.open(model)) {
             Capture c = s.capture("transformer.h.2.mlp", 16);
             for (int i = 0; i < 20; i++) s.generate(PROMPT, 8, Sampling.GREEDY);
             assertEquals(16, c.history().size());
@@ -98,10 +100,10 @@ class SessionTest {
     void closingASessionUndoesEverythingAndLeavesOthersAlone() {
         Gpt2Model model = Fixtures.converted();
         float[] vector = MEAN.clone();
-        try (SteeringSession other = model.session()) {
+        try (SteeringSession other = SteeringSession.open(model)) {
             other.add(H1, UNIT, 10);
             float[] otherBefore = other.logits(PROMPT)[0];
-            SteeringSession s = model.session();
+            SteeringSession s = SteeringSession.open(model);
             s.add(H1, vector, 4);
             vector[0] = 1000; // the session copied the array
             s.editBias("transformer.h.0", UNIT, 3);
@@ -112,7 +114,7 @@ class SessionTest {
             s.close();
             assertThrows(IllegalStateException.class, () -> s.logits(PROMPT));
             assertArrayEquals(otherBefore, other.logits(PROMPT)[0], "the other session's steering is untouched");
-            try (SteeringSession fresh = model.session()) {
+            try (SteeringSession fresh = SteeringSession.open(model)) {
                 Fixtures.assertClose(unsteered(), fresh.logits(PROMPT)[0], TOL, "a fresh session is unsteered");
             }
         }
@@ -121,12 +123,12 @@ class SessionTest {
     @Test
     void closingTheModelClosesItsSessions() throws Exception {
         Gpt2Model model = Fixtures.freshConverted();
-        SteeringSession s = model.session();
+        SteeringSession s = SteeringSession.open(model);
         s.add(H1, MEAN, 4);
         Fixtures.assertClose(steeredByMean4(), s.logits(PROMPT)[0], TOL, "before close");
         model.close();
         assertThrows(IllegalStateException.class, () -> s.logits(PROMPT));
-        assertThrows(IllegalStateException.class, model::session);
+        assertThrows(IllegalStateException.class, () -> SteeringSession.open(model));
         assertThrows(IllegalStateException.class, model::module);
         model.close(); // twice is fine
     }
@@ -134,7 +136,7 @@ class SessionTest {
     @Test
     void editsAreCheckedAndRefusedEditsChangeNothing() {
         Gpt2Model model = Fixtures.converted();
-        try (SteeringSession s = model.session()) {
+        try (SteeringSession s = SteeringSession.open(model)) {
             Edit e = s.add(H1, MEAN, 4);
             assertThrows(dev.steer4j.InvalidInputException.class, () -> e.setCoefficient(1e50));
             assertThrows(dev.steer4j.InvalidInputException.class, () -> e.setVector(new float[3]));

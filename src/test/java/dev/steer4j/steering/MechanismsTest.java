@@ -42,7 +42,7 @@ class MechanismsTest {
     static Outcome run(Gpt2Model model, Consumer<HookedModel> setup) {
         try (HookedModel hm = new HookedModel(model)) {
             setup.accept(hm);
-            Generator g = hm.generator();
+            Generator g = new Generator(hm.model(), hm);
             float[][] logits = new float[3][];
             for (int i = 0; i < 3; i++) logits[i] = g.lastLogits(new int[][]{model.tokenizer().encode(Fixtures.PROMPTS[i])})[0];
             int[] greedy = g.generateIds(new int[][]{model.tokenizer().encode(Fixtures.PROMPTS[0])}, 12, Sampling.GREEDY, null)[0];
@@ -91,7 +91,7 @@ class MechanismsTest {
         try (HookedModel hm = new HookedModel(model);
              TraceDict td = new TraceDict(hm, List.of("blocks.1.hook_resid_pre", "blocks.1.hook_resid_post",
                      "blocks.2.hook_resid_mid", "blocks.2.hook_attn_out"), true, null)) {
-            hm.generator().lastLogits(new int[][]{ids});
+            new Generator(hm.model(), hm).lastLogits(new int[][]{ids});
             Fixtures.assertClose(VectorMath.flatten(h0), td.get("blocks.1.hook_resid_pre").output().values(), TOL, "resid_pre 1");
             Fixtures.assertClose(VectorMath.flatten(h1), td.get("blocks.1.hook_resid_post").output().values(), TOL, "resid_post 1");
             float[][] mid = new float[h1.length][];
@@ -113,20 +113,20 @@ class MechanismsTest {
         float[] before = new Generator(model).lastLogits(new int[][]{ids})[0];
         try (HookedModel hm = new HookedModel(model)) {
             try (AutoCloseable edit = BiasSteering.apply(hm, H1, mean, 4, Positions.ALL)) {
-                Fixtures.assertClose(Fixtures.floats(ref.get("last_logits")), hm.generator().lastLogits(new int[][]{ids})[0], TOL, "top-level bias edit");
+                Fixtures.assertClose(Fixtures.floats(ref.get("last_logits")), new Generator(hm.model(), hm).lastLogits(new int[][]{ids})[0], TOL, "top-level bias edit");
             } catch (Exception e) {
                 throw new AssertionError(e);
             }
-            assertArrayEquals(before, hm.generator().lastLogits(new int[][]{ids})[0], "restored exactly");
+            assertArrayEquals(before, new Generator(hm.model(), hm).lastLogits(new int[][]{ids})[0], "restored exactly");
             JsonNode ln1 = ref.get("ln_1_c_attn");
             float[] v = Fixtures.floats(ln1.get("unit_vector"));
             try (AutoCloseable edit = BiasSteering.apply(hm, "transformer.h.1.ln_1", v, 10, Positions.ALL)) {
-                Fixtures.assertClose(Fixtures.floats(ln1.get("bias_edit_last_logits")), hm.generator().lastLogits(new int[][]{ids})[0], TOL, "ln_1 bias edit");
+                Fixtures.assertClose(Fixtures.floats(ln1.get("bias_edit_last_logits")), new Generator(hm.model(), hm).lastLogits(new int[][]{ids})[0], TOL, "ln_1 bias edit");
             } catch (Exception e) {
                 throw new AssertionError(e);
             }
             try (HookHandle h = hm.hookOutput("transformer.h.1.ln_1", new HookOp.Add(tensor(v), 10, Positions.ALL, false))) {
-                Fixtures.assertClose(Fixtures.floats(ln1.get("hook_last_logits")), hm.generator().lastLogits(new int[][]{ids})[0], TOL, "ln_1 hook");
+                Fixtures.assertClose(Fixtures.floats(ln1.get("hook_last_logits")), new Generator(hm.model(), hm).lastLogits(new int[][]{ids})[0], TOL, "ln_1 hook");
             }
             // the loaded model itself was never edited
             assertArrayEquals(before, new Generator(model).lastLogits(new int[][]{ids})[0]);

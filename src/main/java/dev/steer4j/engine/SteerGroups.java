@@ -1,5 +1,6 @@
-package dev.steer4j.session;
+package dev.steer4j.engine;
 
+import dev.steer4j.request.Steer;
 import dev.steer4j.hooks.Positions;
 import java.util.HashMap;
 import java.util.LinkedHashMap;

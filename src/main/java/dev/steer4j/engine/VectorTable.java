@@ -1,4 +1,4 @@
-package dev.steer4j.session;
+package dev.steer4j.engine;
 
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Tensors;

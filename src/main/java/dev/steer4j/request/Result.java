@@ -1,4 +1,4 @@
-package dev.steer4j.session;
+package dev.steer4j.request;
 
 /** What one request produced: its prompt ids, the new ids (EOS included when it stopped there) and their text. */
 public record Result(String id, String prompt, int[] ids, int[] newIds, String text, FinishReason finishReason) {

@@ -1,4 +1,4 @@
-package dev.steer4j.session;
+package dev.steer4j.request;
 
 import dev.steer4j.hooks.Positions;
 

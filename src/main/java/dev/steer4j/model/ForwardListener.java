@@ -1,4 +1,4 @@
-package dev.steer4j.generate;
+package dev.steer4j.model;
 
 import org.bytedeco.pytorch.Tensor;
 
