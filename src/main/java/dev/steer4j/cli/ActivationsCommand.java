@@ -44,7 +44,7 @@ final class ActivationsCommand implements Callable<Integer> {
         Gpt2Model model = modelOptions.load();
         HookedModel hm = steerOptions.apply(model);
         int[] ids = new Generator(hm.model(), hm).encode(List.of(prompt), 0)[0];
-        HookHandle tap = HookPoints.hook(hm, module, new HookOp.Capture());
+        HookHandle tap = HookPoints.hook(hm, module, new HookOp.Store());
         new Generator(hm.model(), hm).lastLogits(new int[][]{ids});
         Activation a = tap.captured().get(0);
         int d = (int) a.shape()[a.shape().length - 1];

@@ -1,7 +1,7 @@
 package dev.steer4j.cli;
 
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.batch.BatchJob;
+import dev.steer4j.batch.ResumableBatch;
 import dev.steer4j.generate.Sampling;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.session.SteeringSession;
@@ -60,12 +60,12 @@ final class BatchCommand implements Callable<Integer> {
         int slots = maxBatch == null ? DEFAULT_MAX_BATCH : maxBatch;
         if (slots < 1) throw new InvalidInputException("--max-batch must be >= 1, got " + slots);
         if (maxNewTokens < 0) throw new InvalidInputException("--max-new-tokens must be >= 0, got " + maxNewTokens);
-        BatchJob.Options options = new BatchJob.Options(in, out, slots, steerOptions.specsForRequests(), maxNewTokens,
+        ResumableBatch.Options options = new ResumableBatch.Options(in, out, slots, steerOptions.specsForRequests(), maxNewTokens,
                 Sampling.GREEDY, staticBatches);
-        BatchJob.Summary summary;
+        ResumableBatch.Summary summary;
         try (Gpt2Model model = modelOptions.load(); SteeringSession session = SteeringSession.open(model);
              Bar bar = new Bar(main)) {
-            summary = BatchJob.run(session, options, bar);
+            summary = ResumableBatch.run(session, options, bar);
         }
         long bad = summary.errors() + summary.earlierErrors();
         String line = String.format(Locale.ROOT, "batch: %d requests done, %d skipped (already in %s), %d bad lines%s;"
@@ -78,7 +78,7 @@ final class BatchCommand implements Callable<Integer> {
     }
 
     /** Requests done / total (when countable), tokens/s and ETA on stderr. */
-    private static final class Bar implements BatchJob.Progress, AutoCloseable {
+    private static final class Bar implements ResumableBatch.Progress, AutoCloseable {
         private final Main main;
         private ProgressBar bar;
 

@@ -8,10 +8,10 @@ import org.bytedeco.pytorch.Tensor;
  * the model's device. Vectors are {@code [d]} (one for all), {@code [B, d]} (one per batch row) or, with
  * {@link Positions#ALIGNED}, {@code [T, d]} (row p at position p).
  */
-public sealed interface HookOp permits HookOp.Edit, HookOp.Capture {
+public sealed interface HookOp permits HookOp.VectorOp, HookOp.Store {
 
     /** An op that edits the activation with a vector, at some positions. */
-    sealed interface Edit extends HookOp permits Add, Ablate, NormPreservingAdd {
+    sealed interface VectorOp extends HookOp permits Add, Ablate, NormPreservingAdd {
         Tensor vector();
 
         double coefficient();
@@ -22,31 +22,31 @@ public sealed interface HookOp permits HookOp.Edit, HookOp.Capture {
     }
 
     /** {@code x + coeff · v} at the chosen positions. */
-    record Add(Tensor vector, double coefficient, Positions positions, boolean perRow) implements Edit {}
+    record Add(Tensor vector, double coefficient, Positions positions, boolean perRow) implements VectorOp {}
 
     /** Directional ablation {@code x − (x·d̂)d̂} at the chosen positions. */
-    record Ablate(Tensor direction, Positions positions, boolean perRow) implements Edit {
+    record Ablate(Tensor direction, Positions positions, boolean perRow) implements VectorOp {
         @Override public Tensor vector() { return direction; }
 
         @Override public double coefficient() { return 1.0; }
     }
 
     /** {@code x + coeff · v}, rescaled to keep each position's L2 norm. */
-    record NormPreservingAdd(Tensor vector, double coefficient, Positions positions, boolean perRow) implements Edit {}
+    record NormPreservingAdd(Tensor vector, double coefficient, Positions positions, boolean perRow) implements VectorOp {}
 
     /**
      * Keeps the activation of each forward pass (the prefill, then each decode step) on the device, the
      * newest {@code history} of them: older ones are dropped inside the graph, so memory stays bounded.
      */
-    record Capture(int history) implements HookOp {
+    record Store(int history) implements HookOp {
         /** Enough for a prefill and a few hundred decode steps. */
         public static final int DEFAULT_HISTORY = 512;
 
-        public Capture {
+        public Store {
             if (history < 1) throw new InvalidInputException("a capture keeps at least 1 activation, got " + history);
         }
 
-        public Capture() {
+        public Store() {
             this(DEFAULT_HISTORY);
         }
     }

@@ -16,11 +16,11 @@ final class HookSource {
 
     static String method(long id, HookOp op) {
         String head = String.format(Locale.ROOT, "def hook%d(self, x: Tensor) -> Tensor:%n", id);
-        if (op instanceof HookOp.Capture c) {
+        if (op instanceof HookOp.Store c) {
             return head + String.format(Locale.ROOT, "    self.cap%1$d.append(x.detach().clone())%n"
                     + "    if len(self.cap%1$d) > %2$d:%n        self.cap%1$d.pop(0)%n    return x%n", id, c.history());
         }
-        HookOp.Edit e = (HookOp.Edit) op;
+        HookOp.VectorOp e = (HookOp.VectorOp) op;
         Positions where = e.positions();
         boolean perRow = e.perRow();
         String attr = attribute(id, op);

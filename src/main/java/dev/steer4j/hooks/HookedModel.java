@@ -232,7 +232,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         Built b = Programs.locked(this::buildClone);
         List<ExportedHook> out = new ArrayList<>();
         for (Hook h : hooks) {
-            if (!(h.op instanceof HookOp.Edit e)) {
+            if (!(h.op instanceof HookOp.VectorOp e)) {
                 throw new InvalidInputException("a capture hook (on " + h.module + ") cannot be exported: export edits only");
             }
             String vectorAttr = null;
@@ -366,7 +366,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
             this.module = module;
             this.input = input;
             this.op = op;
-            if (op instanceof HookOp.Edit e) {
+            if (op instanceof HookOp.VectorOp e) {
                 init(e.vector(), e.coefficient(), e.positions(), e.perRow());
             }
         }
@@ -407,7 +407,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         }
 
         boolean readsPositions() {
-            return !(op instanceof HookOp.Capture) && !isPlainAdd();
+            return !(op instanceof HookOp.Store) && !isPlainAdd();
         }
 
         boolean isPlainAdd() {
@@ -431,11 +431,11 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         }
 
         private Positions positions() {
-            return ((HookOp.Edit) op).positions();
+            return ((HookOp.VectorOp) op).positions();
         }
 
         private boolean perRow() {
-            return ((HookOp.Edit) op).perRow();
+            return ((HookOp.VectorOp) op).perRow();
         }
 
         /** Recomputes what the graph reads, in place on the device. */
@@ -475,7 +475,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         }
 
         void register(JitModule st) {
-            if (op instanceof HookOp.Capture) {
+            if (op instanceof HookOp.Store) {
                 st.register_attribute("cap" + id, new Type.TypePtr(ListType.ofTensors()),
                         new IValue(new GenericList(tensorType())), false, false);
             } else {
@@ -488,7 +488,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
         @Override
         public void setCoefficient(double c) {
-            if (op instanceof HookOp.Capture || op instanceof HookOp.Ablate) {
+            if (op instanceof HookOp.Store || op instanceof HookOp.Ablate) {
                 throw new InvalidInputException("hook on " + module + " has no coefficient");
             }
             if (!Double.isFinite(c)) throw new InvalidInputException("coefficient must be a finite number, got " + c);
@@ -506,7 +506,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
         @Override
         public void setVector(Tensor values) {
-            if (op instanceof HookOp.Capture) throw new InvalidInputException("capture hook on " + module + " has no vector");
+            if (op instanceof HookOp.Store) throw new InvalidInputException("capture hook on " + module + " has no vector");
             checkShape(values, positions(), perRow());
             double vMax = absMax(values);
             checkScale(coefficient, vMax);
@@ -535,7 +535,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
         @Override
         public void setVectorRow(int row, Tensor values) {
-            if (!(op instanceof HookOp.Edit) || !perRow()) throw new InvalidInputException("hook on " + module + " has no per-row vector");
+            if (!(op instanceof HookOp.VectorOp) || !perRow()) throw new InvalidInputException("hook on " + module + " has no per-row vector");
             if (row < 0 || row >= vector.size(0)) {
                 throw new InvalidInputException("row " + row + " is outside the " + vector.size(0) + " rows of the hook on " + module);
             }
@@ -559,7 +559,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
         @Override
         public List<Activation> captured(int n) {
-            if (!(op instanceof HookOp.Capture)) throw new InvalidInputException("hook on " + module + " is not a capture");
+            if (!(op instanceof HookOp.Store)) throw new InvalidInputException("hook on " + module + " is not a capture");
             List<Activation> out = new ArrayList<>();
             if (state == null || built == null) return out;
             GenericList list = state.attr("cap" + id).toList();
@@ -574,7 +574,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
         @Override
         public void clearCaptured() {
-            if (state != null && built != null && op instanceof HookOp.Capture) {
+            if (state != null && built != null && op instanceof HookOp.Store) {
                 state.attr("cap" + id).toList().resize(0);
             }
         }

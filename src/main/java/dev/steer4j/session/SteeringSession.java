@@ -162,7 +162,7 @@ public final class SteeringSession implements AutoCloseable {
     /** Keeps the newest {@code limit} outputs of {@code module}, one per forward pass. */
     public Capture capture(String module, int limit) {
         try (Gpt2Model.Use call = hold()) {
-            HookHandle h = hooks.hookOutput(module, new HookOp.Capture(limit));
+            HookHandle h = hooks.hookOutput(module, new HookOp.Store(limit));
             Capture[] self = new Capture[1];
             self[0] = new Capture(h, limit, () -> takeBack(self[0], h::remove), this::hold);
             handles.add(self[0]);
@@ -171,7 +171,7 @@ public final class SteeringSession implements AutoCloseable {
     }
 
     public Capture capture(String module) {
-        return capture(module, HookOp.Capture.DEFAULT_HISTORY);
+        return capture(module, HookOp.Store.DEFAULT_HISTORY);
     }
 
     /** Continues every prompt, all in one batch. */

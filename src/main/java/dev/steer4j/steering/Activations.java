@@ -49,7 +49,7 @@ public final class Activations {
     private static Map<String, Activation> captureOnce(HookedModel hm, int[][] batch, List<String> modules) {
         Map<String, HookHandle> taps = new LinkedHashMap<>();
         try {
-            for (String m : modules) taps.put(m, hm.hookOutput(m, new HookOp.Capture()));
+            for (String m : modules) taps.put(m, hm.hookOutput(m, new HookOp.Store()));
             new Generator(hm.model(), hm).lastLogits(batch);
             Map<String, Activation> out = new LinkedHashMap<>();
             taps.forEach((m, tap) -> out.put(m, tap.captured().get(0)));

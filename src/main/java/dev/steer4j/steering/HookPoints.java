@@ -37,7 +37,7 @@ public final class HookPoints {
             case "attn_out" -> new Point(block + ".attn", false);
             case "mlp_out" -> new Point(block + ".mlp", false);
             default -> {
-                if (!forEdit || op instanceof HookOp.Capture) yield new Point(block + ".ln_2", true);
+                if (!forEdit || op instanceof HookOp.Store) yield new Point(block + ".ln_2", true);
                 if (op instanceof HookOp.Add) yield new Point(block + ".attn", false);
                 throw new InvalidInputException("hook_resid_mid can be read or added to, not ablated or rescaled: it is not"
                         + " a module boundary");
@@ -47,7 +47,7 @@ public final class HookPoints {
 
     /** Registers {@code op} at a TransformerLens hook point or module path. */
     public static HookHandle hook(HookedModel hm, String name, HookOp op) {
-        Point p = resolve(name, !(op instanceof HookOp.Capture), op);
+        Point p = resolve(name, !(op instanceof HookOp.Store), op);
         return p.input() ? hm.hookInput(p.module(), op) : hm.hookOutput(p.module(), op);
     }
 }

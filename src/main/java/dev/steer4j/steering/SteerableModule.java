@@ -21,7 +21,7 @@ public final class SteerableModule implements AutoCloseable {
     public SteerableModule(HookedModel hm, String module) {
         this.hm = hm;
         this.module = module;
-        this.tap = hm.hookOutput(module, new HookOp.Capture());
+        this.tap = hm.hookOutput(module, new HookOp.Store());
     }
 
     /** The output of the most recent forward pass, or null before the first. */

@@ -17,7 +17,7 @@ public final class Trace implements AutoCloseable {
     public Trace(HookedModel hm, String module, boolean retainOutput, HookOp editOutput) {
         // the edit goes first so the retained output is the edited one, as in baukit
         edit = editOutput == null ? null : HookPoints.hook(hm, module, editOutput);
-        retain = retainOutput ? HookPoints.hook(hm, module, new HookOp.Capture()) : null;
+        retain = retainOutput ? HookPoints.hook(hm, module, new HookOp.Store()) : null;
     }
 
     /** The retained output of the latest forward pass. */

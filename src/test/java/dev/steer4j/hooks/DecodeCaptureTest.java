@@ -22,7 +22,7 @@ class DecodeCaptureTest {
         int[][] generated;
         List<Activation> steps;
         try (HookedModel hm = new HookedModel(model)) {
-            HookHandle tap = hm.hookOutput("transformer.h.1", new HookOp.Capture());
+            HookHandle tap = hm.hookOutput("transformer.h.1", new HookOp.Store());
             generated = new Generator(hm.model(), hm).generateIds(prompts, 4, Sampling.GREEDY, null);
             steps = tap.captured();
         }
@@ -34,7 +34,7 @@ class DecodeCaptureTest {
             System.arraycopy(prompts[b], 0, full, 0, prompts[b].length);
             System.arraycopy(generated[b], 0, full, prompts[b].length, 3);
             try (HookedModel hm = new HookedModel(model)) {
-                HookHandle tap = hm.hookOutput("transformer.h.1", new HookOp.Capture());
+                HookHandle tap = hm.hookOutput("transformer.h.1", new HookOp.Store());
                 new Generator(hm.model(), hm).lastLogits(new int[][]{full});
                 Activation whole = tap.captured().get(0);
                 for (int s = 1; s < 4; s++) {

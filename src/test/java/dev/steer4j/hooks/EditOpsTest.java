@@ -26,7 +26,7 @@ class EditOpsTest {
 
         Activation plain;
         try (HookedModel hm = new HookedModel(model)) {
-            HookHandle tap = hm.hookOutput(H1, new HookOp.Capture());
+            HookHandle tap = hm.hookOutput(H1, new HookOp.Store());
             new Generator(hm.model(), hm).lastLogits(new int[][]{ids});
             plain = tap.captured().get(0);
         }
@@ -35,14 +35,14 @@ class EditOpsTest {
         try (HookedModel hm = new HookedModel(model)) {
             hm.hookOutput(H1, new HookOp.Ablate(Tensors.floats(dir, new long[]{32}, model.device(), ScalarType.Float),
                     Positions.ALL, false));
-            HookHandle tap = hm.hookOutput(H1, new HookOp.Capture());
+            HookHandle tap = hm.hookOutput(H1, new HookOp.Store());
             new Generator(hm.model(), hm).lastLogits(new int[][]{ids});
             ablated = tap.captured().get(0);
         }
         try (HookedModel hm = new HookedModel(model)) {
             hm.hookOutput(H1, new HookOp.NormPreservingAdd(Tensors.floats(dir, new long[]{32}, model.device(), ScalarType.Float),
                     4, Positions.ALL, false));
-            HookHandle tap = hm.hookOutput(H1, new HookOp.Capture());
+            HookHandle tap = hm.hookOutput(H1, new HookOp.Store());
             new Generator(hm.model(), hm).lastLogits(new int[][]{ids});
             rescaled = tap.captured().get(0);
         }

@@ -76,9 +76,9 @@ class HookEngineTest {
         try (HookedModel hm = new HookedModel(model)) {
             java.util.Map<String, HookHandle> handles = new java.util.LinkedHashMap<>();
             for (String m : List.of("transformer.h.0", "transformer.h.1", "transformer.h.2", "transformer.ln_f")) {
-                handles.put(m, hm.hookOutput(m, new HookOp.Capture()));
+                handles.put(m, hm.hookOutput(m, new HookOp.Store()));
             }
-            capture.get("captures").fieldNames().forEachRemaining(m -> handles.put(m, hm.hookOutput(m, new HookOp.Capture())));
+            capture.get("captures").fieldNames().forEachRemaining(m -> handles.put(m, hm.hookOutput(m, new HookOp.Store())));
             new Generator(hm.model(), hm).lastLogits(new int[][]{Fixtures.ints(resid.get("ids"))});
             for (var e : handles.entrySet()) {
                 JsonNode expected = e.getKey().equals("transformer.ln_f") ? resid.get("ln_f_output")
@@ -122,7 +122,7 @@ class HookEngineTest {
     @Test
     void badHooksAreClearErrors() {
         try (HookedModel hm = new HookedModel(Fixtures.converted())) {
-            assertThrows(InvalidInputException.class, () -> hm.hookOutput("transformer.h.9", new HookOp.Capture()));
+            assertThrows(InvalidInputException.class, () -> hm.hookOutput("transformer.h.9", new HookOp.Store()));
             assertThrows(InvalidInputException.class, () -> hm.hookOutput("transformer.h.1",
                     new HookOp.Add(vec(new float[16], 16), 1, Positions.ALL, false)));
             assertThrows(InvalidInputException.class, () -> hm.hookOutput("transformer.h.1",

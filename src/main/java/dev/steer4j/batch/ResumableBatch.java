@@ -26,7 +26,7 @@ import java.util.Set;
  * as each finishes, see {@link ResultLog}), all through one continuous-batching engine. A rerun with the
  * same output skips what is already there. A bad line becomes an error record and the job goes on.
  */
-public final class BatchJob {
+public final class ResumableBatch {
     /**
      * {@code staticBatches}: instead of the engine, run the requests in consecutive static batches of
      * {@code maxBatch} (one left-padded batch each, as {@code generate --requests} does): the baseline the
@@ -70,7 +70,7 @@ public final class BatchJob {
         };
     }
 
-    private BatchJob() {}
+    private ResumableBatch() {}
 
     /** By identity, not by name: through ./, symbolic links and hard links alike. */
     private static boolean sameFile(Path in, Path out) {
