@@ -40,7 +40,7 @@ public final class ProgramExport {
         if (model.kind() != Gpt2Model.Kind.STEER4J) {
             throw new InvalidInputException("only a steer4j program can be exported; convert the checkpoint first");
         }
-        HookedModel.Exportable ex = hm.exportable();
+        dev.steer4j.hooks.ExportedProgram ex = hm.exportable();
         JitModule program = ex.program();
         program.register_module(UNSTEERED, model.module());
 
@@ -53,7 +53,7 @@ public final class ProgramExport {
         manifest.put("unsteered", UNSTEERED);
         manifest.put("state_module", HookedModel.STATE);
         List<Map<String, Object>> hooks = new ArrayList<>();
-        for (HookedModel.ExportedHook h : ex.hooks()) {
+        for (dev.steer4j.hooks.ExportedProgram.Hook h : ex.hooks()) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("id", h.id());
             m.put("module", h.module());

@@ -4,28 +4,20 @@ import dev.steer4j.InvalidInputException;
 import dev.steer4j.model.ForwardListener;
 import dev.steer4j.model.ProgramSource;
 import dev.steer4j.model.Gpt2Model;
-import dev.steer4j.model.ModuleTree;
 import dev.steer4j.model.Programs;
 import dev.steer4j.runtime.NativeArena;
 import dev.steer4j.runtime.Tensors;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
-import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.GenericList;
-import org.bytedeco.pytorch.Graph;
 import org.bytedeco.pytorch.IValue;
 import org.bytedeco.pytorch.JitModule;
-import org.bytedeco.pytorch.JitNode;
 import org.bytedeco.pytorch.ListType;
 import org.bytedeco.pytorch.QualifiedName;
 import org.bytedeco.pytorch.Scalar;
-import org.bytedeco.pytorch.Symbol;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorType;
 import org.bytedeco.pytorch.Type;
-import org.bytedeco.pytorch.Value;
-import org.bytedeco.pytorch.ValueVector;
 import org.bytedeco.pytorch.global.torch;
 
 /**
@@ -50,13 +42,14 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
     private final Gpt2Model model;
     private final List<Hook> hooks = new ArrayList<>();
-    private final List<ParameterEdit> parameterEdits = new ArrayList<>();
+    private final ParameterEdits parameterEdits;
     private final NativeArena arena = new NativeArena("hooked model");
     private JitModule built;
     private JitModule state;
 
     public HookedModel(Gpt2Model model) {
         this.model = model;
+        this.parameterEdits = new ParameterEdits(model, arena, this::invalidate);
     }
 
     public Gpt2Model model() {
@@ -146,7 +139,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
     @Override
     public void close() {
         clear();
-        for (ParameterEdit e : List.copyOf(parameterEdits)) e.close();
+        parameterEdits.clear();
         invalidate();
         arena.close();
     }
@@ -157,41 +150,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
      * the returned handle takes back its own delta only.
      */
     public AutoCloseable addToParameter(String path, Tensor delta) {
-        int dot = path.lastIndexOf('.');
-        JitModule owner = dot < 0 ? null : ModuleTree.find(model.module(), path.substring(0, dot));
-        Tensor original = ModuleTree.tensors(model.module()).get(path);
-        if (owner == null || original == null) throw new InvalidInputException("unknown parameter '" + path + "'");
-        if (!java.util.Arrays.equals(Tensors.shape(original), Tensors.shape(delta))) {
-            throw new InvalidInputException("parameter " + path + " has shape " + java.util.Arrays.toString(Tensors.shape(original))
-                    + ", the edit has " + java.util.Arrays.toString(Tensors.shape(delta)));
-        }
-        Tensor own;
-        try (Tensor converted = delta.to(model.device(), original.scalar_type())) {
-            own = arena.own(converted.clone()); // ours: to() may return the caller's tensor itself
-        }
-        ParameterEdit edit = new ParameterEdit(path, own);
-        parameterEdits.add(edit);
-        invalidate();
-        return edit;
-    }
-
-    /** One edit of a parameter: its own delta, removed by close. */
-    private final class ParameterEdit implements AutoCloseable {
-        final String path;
-        final Tensor delta;
-
-        ParameterEdit(String path, Tensor delta) {
-            this.path = path;
-            this.delta = delta;
-        }
-
-        @Override
-        public void close() {
-            if (parameterEdits.remove(this)) {
-                invalidate();
-                arena.free(delta);
-            }
-        }
+        return parameterEdits.add(path, delta);
     }
 
     private HookHandle add(String module, boolean input, HookOp op) {
@@ -213,24 +172,13 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
     /** A rewritten clone and the hook-state module its graphs read. */
     private record Built(JitModule program, JitModule state) {}
 
-    /** The current hooks rewritten into a program of its own, to be saved (see {@code steer4j export}). */
-    public record Exportable(JitModule program, List<ExportedHook> hooks) {}
-
-    /**
-     * One hook of an exported program. Its graph reads {@code applied} on the state module; {@code vector}
-     * (edits other than ablation) holds the unscaled vector, so a coefficient c is set by
-     * {@code applied.copy_(c * vector)}.
-     */
-    public record ExportedHook(long id, String module, String op, String positions, boolean perRow,
-                               double coefficient, String applied, String vector) {}
-
     /**
      * The program with this instance's hooks in its graphs, built afresh (this instance keeps its own), with
      * each edit's unscaled vector beside what the graph reads. Captures cannot be exported.
      */
-    public Exportable exportable() {
+    public ExportedProgram exportable() {
         Built b = Programs.locked(this::buildClone);
-        List<ExportedHook> out = new ArrayList<>();
+        List<ExportedProgram.Hook> out = new ArrayList<>();
         for (Hook h : hooks) {
             if (!(h.op instanceof HookOp.VectorOp e)) {
                 throw new InvalidInputException("a capture hook (on " + h.module + ") cannot be exported: export edits only");
@@ -238,13 +186,13 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
             String vectorAttr = null;
             if (!(h.op instanceof HookOp.Ablate)) {
                 vectorAttr = "vec" + h.id;
-                b.state().register_attribute(vectorAttr, tensorType(), new IValue(h.vector.clone()), false, false);
+                b.state().register_attribute(vectorAttr, GraphRewrite.tensorType(), new IValue(h.vector.clone()), false, false);
             }
             String op = h.op instanceof HookOp.Add ? "add" : h.op instanceof HookOp.Ablate ? "ablate" : "norm_preserving_add";
-            out.add(new ExportedHook(h.id, h.module, op, e.positions().toString(), e.perRow(), h.coefficient,
+            out.add(new ExportedProgram.Hook(h.id, h.module, op, e.positions().toString(), e.perRow(), h.coefficient,
                     HookSource.attribute(h.id, h.op), vectorAttr));
         }
-        return new Exportable(b.program(), out);
+        return new ExportedProgram(b.program(), out);
     }
 
     /** Builds under the compilation lock; every temporary handle is freed when it returns. */
@@ -257,21 +205,13 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
     private Built buildCloneIn() {
         JitModule clone = model.module().clone(true);
-        java.util.Map<String, Tensor> edited = new java.util.LinkedHashMap<>();
-        for (ParameterEdit e : parameterEdits) {
-            Tensor base = edited.computeIfAbsent(e.path, p -> ModuleTree.tensors(model.module()).get(p));
-            edited.put(e.path, base.add(e.delta)); // a new tensor: the loaded weights are never written
-        }
-        for (var e : edited.entrySet()) {
-            int dot = e.getKey().lastIndexOf('.');
-            ModuleTree.find(clone, e.getKey().substring(0, dot)).setattr(e.getKey().substring(dot + 1), new IValue(e.getValue()));
-        }
+        parameterEdits.applyTo(clone);
         JitModule st = new JitModule(new QualifiedName("__torch__.steer4j.hooks.State" + IDS.incrementAndGet()));
         Tensor empty = torch.zeros(new long[]{0}, new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long)
                 .device(new org.bytedeco.pytorch.DeviceOptional(model.device())));
-        st.register_attribute("rows", tensorType(), new IValue(empty), false, false);
-        st.register_attribute("positions", tensorType(), new IValue(empty), false, false);
-        st.register_attribute("prompt_lengths", tensorType(), new IValue(empty), false, false);
+        st.register_attribute("rows", GraphRewrite.tensorType(), new IValue(empty), false, false);
+        st.register_attribute("positions", GraphRewrite.tensorType(), new IValue(empty), false, false);
+        st.register_attribute("prompt_lengths", GraphRewrite.tensorType(), new IValue(empty), false, false);
         for (Hook h : hooks) {
             h.register(st);
             // plain adds are inlined into the caller's graph (insertHookCall) and need no method
@@ -279,74 +219,13 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         }
         // Output hooks inserted right after a call run in reverse order of insertion, so insert them last-first.
         for (int i = hooks.size() - 1; i >= 0; i--) {
-            if (!hooks.get(i).input) rewrite(clone, st, hooks.get(i));
+            if (!hooks.get(i).input) GraphRewrite.rewrite(clone, st, hooks.get(i).site());
         }
         for (Hook h : hooks) {
-            if (h.input) rewrite(clone, st, h);
+            if (h.input) GraphRewrite.rewrite(clone, st, h.site());
         }
         clone.eval();
         return new Built(clone, st);
-    }
-
-    private static void rewrite(JitModule clone, JitModule st, Hook h) {
-        for (CallSites.Site site : CallSites.find(clone, h.module)) {
-            if (!site.owner().hasattr(STATE)) {
-                site.owner().register_module(STATE, st);
-            }
-            Graph g = site.graph();
-            Value self = g.inputs().get(0);
-            JitNode call = site.call();
-            if (h.input) {
-                g.setInsertPoint(call);
-                Value arg = call.input(1);
-                Value edited = insertHookCall(g, self, h, arg);
-                call.replaceInput(1, edited);
-            } else {
-                g.setInsertPoint(call.next());
-                Value out = call.output();
-                if (isTuple(out)) {
-                    JitNode unpack = g.insertNode(g.createTupleUnpack(out));
-                    Value edited = insertHookCall(g, self, h, unpack.output(0));
-                    ValueVector items = new ValueVector();
-                    items.push_back(edited);
-                    for (long i = 1; i < unpack.outputs().size(); i++) items.push_back(unpack.output(i));
-                    JitNode tuple = g.insertNode(g.createTuple(items));
-                    out.replaceAllUsesAfterNodeWith(tuple, tuple.output());
-                } else {
-                    Value edited = insertHookCall(g, self, h, out);
-                    out.replaceAllUsesAfterNodeWith(edited.node(), edited);
-                }
-            }
-            g.lint();
-        }
-    }
-
-    // intern(): enums returned by native calls are fresh instances, not the Java constants.
-    private static boolean isTuple(Value v) {
-        return v.type().get().kind().intern() == torch.TypeKind.TupleType;
-    }
-
-    private static Value insertHookCall(Graph g, Value self, Hook h, Value x) {
-        Value st = g.insertGetAttr(self, STATE);
-        if (h.isPlainAdd()) {
-            // The common case, x + coeff·v everywhere, inlined as one aten::add: no method call per forward.
-            Value delta = g.insertGetAttr(st, "d" + h.id);
-            Value one = g.insertConstant(new IValue(1L));
-            JitNode add = g.create(Symbol.aten("add"), new ValueVector(x, delta, one), 1);
-            add.output().setType(x.type());
-            g.insertNode(add);
-            return add.output();
-        }
-        long id = h.id;
-        JitNode call = g.create(Symbol.prim("CallMethod"), new ValueVector(st, x), 1);
-        call.s_(Symbol.attr("name"), new BytePointer("hook" + id));
-        call.output().setType(x.type());
-        g.insertNode(call);
-        return call.output();
-    }
-
-    private static Type.TypePtr tensorType() {
-        return new Type.TypePtr(TensorType.get());
     }
 
     /** One hook: its op and the device tensors it reads. */
@@ -358,6 +237,11 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         Tensor vector;      // as given, model dtype, on device
         Tensor applied;     // what the graph reads: coeff·vector, or the unit direction
         double coefficient;
+
+        /** Where and how the graph calls this hook. */
+        GraphRewrite.Site site() {
+            return new GraphRewrite.Site(id, module, input, isPlainAdd());
+        }
         double vectorAbsMax; // the largest |element| of vector, for checkScale
         boolean removed;
 
@@ -477,10 +361,10 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         void register(JitModule st) {
             if (op instanceof HookOp.Store) {
                 st.register_attribute("cap" + id, new Type.TypePtr(ListType.ofTensors()),
-                        new IValue(new GenericList(tensorType())), false, false);
+                        new IValue(new GenericList(GraphRewrite.tensorType())), false, false);
             } else {
                 String name = HookSource.attribute(id, op);
-                st.register_attribute(name, tensorType(), new IValue(applied), false, false);
+                st.register_attribute(name, GraphRewrite.tensorType(), new IValue(applied), false, false);
             }
         }
 

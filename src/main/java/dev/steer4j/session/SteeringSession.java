@@ -1,7 +1,6 @@
 package dev.steer4j.session;
 
 import dev.steer4j.request.Result;
-import dev.steer4j.request.Steer;
 import dev.steer4j.request.Request;
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.engine.BatchEngine;
