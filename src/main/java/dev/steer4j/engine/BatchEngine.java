@@ -7,6 +7,7 @@ import dev.steer4j.generate.RequestSampler;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.model.Gpt2Program;
+import dev.steer4j.profile.Profiler;
 import dev.steer4j.runtime.NativeArena;
 import dev.steer4j.runtime.Tensors;
 import dev.steer4j.request.Request;
@@ -273,8 +274,8 @@ public final class BatchEngine implements AutoCloseable {
                 continue;
             }
             active[a.slot()] = a.request();
-            try (Tensor id = cache.ids.select(0, a.slot())) {
-                id.fill_(new Scalar(first[i]));
+            try (Tensor id = cache.ids.select(0, a.slot()); Scalar token = new Scalar(first[i])) {
+                id.fill_(token);
             }
             record(a.slot(), first[i]);
         }
@@ -316,8 +317,11 @@ public final class BatchEngine implements AutoCloseable {
             listenerOnSteps = false;
             IValueVector args = new IValueVector(new IValue(input), new IValue(positions), new IValue(padding),
                     scratch.keys(), scratch.values(), new IValue(0), new IValue(true));
-            try (IValue out = program.forward(args); Tensor logits = out.toTensor()) {
-                float[] flat = Tensors.toFloats(logits);
+            float[] flat;
+            try (Profiler.Span s = Profiler.span("prefill"); IValue out = program.forward(args); Tensor logits = out.toTensor()) {
+                flat = Tensors.toFloats(logits);
+            }
+            try (Profiler.Span s = Profiler.span("sampling")) {
                 int v = flat.length / n;
                 for (int i = 0; i < n; i++) {
                     first[i] = finite(flat, i * v, v) ? rows.get(i).request().sampler.sample(flat, i * v, v) : -1;
@@ -352,14 +356,20 @@ public final class BatchEngine implements AutoCloseable {
         try (InferenceMode guard = new InferenceMode(); PointerScope scope = new PointerScope()) {
             if (!sampled) {
                 greedyPast.fill_(new Scalar(cache.clock()));
-                greedy.apply(args).close();
+                try (Profiler.Span s = Profiler.span("decode_step")) {
+                    greedy.apply(args).close();
+                }
                 if (hostIds != cache.ids) hostIds.copy_(cache.ids);
                 hostView.get(next);
             } else {
                 args = new IValueVector(new IValue(cache.ids), new IValue(cache.positions),
                         new IValue(cache.keyPadding()), cache.keys(), cache.values(), new IValue(cache.clock()), new IValue(true));
-                try (IValue out = program.forward(args); Tensor logits = out.toTensor()) {
-                    float[] flat = Tensors.toFloats(logits);
+                float[] flat;
+                try (Profiler.Span s = Profiler.span("decode_step"); IValue out = program.forward(args);
+                     Tensor logits = out.toTensor()) {
+                    flat = Tensors.toFloats(logits);
+                }
+                try (Profiler.Span s = Profiler.span("sampling")) {
                     int v = flat.length / active.length;
                     for (int b = 0; b < active.length; b++) {
                         if (active[b] != null) next[b] = active[b].sampler.sample(flat, b * v, v);
@@ -387,8 +397,8 @@ public final class BatchEngine implements AutoCloseable {
         if (!atEos && s.produced.size() < s.request.maxNewTokens()) return;
         int[] out = s.produced.stream().mapToInt(Integer::intValue).toArray();
         active[b] = null;
-        try (Tensor p = cache.positions.select(0, b)) {
-            p.fill_(new Scalar(0L)); // an idle slot keeps counting; from 0 it stays inside the position table
+        try (Tensor p = cache.positions.select(0, b); Scalar zero = new Scalar(0L)) {
+            p.fill_(zero); // an idle slot keeps counting; from 0 it stays inside the position table
         }
         sink.completed(s.index, new Result(s.request.id(), s.request.prompt(), s.prompt, out, model.tokenizer().decode(out),
                 atEos ? Result.FinishReason.EOS : Result.FinishReason.LENGTH));

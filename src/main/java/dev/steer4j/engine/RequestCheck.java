@@ -2,6 +2,7 @@ package dev.steer4j.engine;
 
 import dev.steer4j.generate.Generator;
 import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.profile.Profiler;
 import dev.steer4j.request.Request;
 import dev.steer4j.request.Steer;
 
@@ -14,7 +15,10 @@ public final class RequestCheck {
      * suit the model (module, width, coefficient, aligned length); an InvalidInputException otherwise.
      */
     public static int[] promptIds(Gpt2Model model, RowSteering steering, Request r) {
-        int[] ids = Generator.encode(model, r.prompt(), r.maxNewTokens());
+        int[] ids;
+        try (Profiler.Span span = Profiler.span("tokenize")) {
+            ids = Generator.encode(model, r.prompt(), r.maxNewTokens());
+        }
         for (Steer s : r.steer()) steering.check(s, ids.length);
         return ids;
     }

@@ -57,8 +57,12 @@ public final class VectorTable implements AutoCloseable {
         float[] added = new float[pending.size() * d];
         for (int i = 0; i < pending.size(); i++) System.arraycopy(pending.get(i), 0, added, i * d, d);
         long old = rows == null ? 1 : rows.size(0); // row 0 stays zeros
-        Tensor grown = torch.zeros(new long[]{old + pending.size(), d}, new org.bytedeco.pytorch.TensorOptions(model.dtype())
-                .device(new org.bytedeco.pytorch.DeviceOptional(model.device())));
+        Tensor grown;
+        try (org.bytedeco.pytorch.DeviceOptional on = new org.bytedeco.pytorch.DeviceOptional(model.device());
+             org.bytedeco.pytorch.TensorOptions typed = new org.bytedeco.pytorch.TensorOptions(model.dtype());
+             org.bytedeco.pytorch.TensorOptions options = typed.device(on)) {
+            grown = torch.zeros(new long[]{old + pending.size(), d}, options);
+        }
         try (Tensor fresh = Tensors.floats(added, new long[]{pending.size(), d}, model.device(), model.dtype());
              Tensor tail = grown.narrow(0, old, pending.size())) {
             tail.copy_(fresh);

@@ -113,14 +113,18 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
             @Override
             public void onStart(Tensor promptLengths) {
-                if (state != null && positional) state.setattr("prompt_lengths", new IValue(promptLengths));
+                if (state == null || !positional) return;
+                try (IValue v = new IValue(promptLengths)) { // a wrapper per call: freed here, not by the GC
+                    state.setattr("prompt_lengths", v);
+                }
             }
 
             @Override
             public void onForward(Tensor rows, Tensor positions) {
-                if (state != null && positional) {
-                    state.setattr("rows", new IValue(rows));
-                    state.setattr("positions", new IValue(positions));
+                if (state == null || !positional) return;
+                try (IValue r = new IValue(rows); IValue p = new IValue(positions)) {
+                    state.setattr("rows", r);
+                    state.setattr("positions", p);
                 }
             }
         };
