@@ -1,14 +1,12 @@
 package dev.steer4j.cli;
 
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.generate.Generator;
 import dev.steer4j.generate.Sampling;
-import dev.steer4j.hooks.HookHandle;
-import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
-import dev.steer4j.hooks.Positions;
 import dev.steer4j.model.Gpt2Model;
-import dev.steer4j.runtime.Tensors;
+import dev.steer4j.request.Result;
+import dev.steer4j.session.Edit;
+import dev.steer4j.session.SteeringSession;
 import dev.steer4j.steering.ActAdd;
 import dev.steer4j.steering.Reduce;
 import dev.steer4j.steering.io.VectorSet;
@@ -76,21 +74,20 @@ final class DemoCommand implements Callable<Integer> {
             throw new InvalidInputException("--coefficient must be a finite number, got " + c);
         }
         List<Map<String, Object>> prompts = new ArrayList<>();
-        try (HookedModel hm = new HookedModel(model)) {
+        try (model; SteeringSession session = SteeringSession.open(model)) {
             if (!HookedModel.isHookable(model, at)) {
                 throw new InvalidInputException("--module " + at + ": no such hookable module (see `steer4j modules`)");
             }
-            VectorSet love = ActAdd.vector(hm, positive, negative, List.of(at), Reduce.LAST, ActAdd.DEFAULT_PAD, true);
+            VectorSet love = ActAdd.vector(session.hooks(), positive, negative, List.of(at), Reduce.LAST, ActAdd.DEFAULT_PAD, true);
             float[] v = love.data(at);
             List<List<Map<String, Object>>> runs = new ArrayList<>();
             for (String p : PROMPTS) runs.add(new ArrayList<>());
-            record(hm, runs, "unsteered", 0);
-            try (HookHandle steer = hm.hookOutput(at, new HookOp.Add(
-                    Tensors.floats(v, new long[]{v.length}, model.device(), model.dtype()), c, Positions.ALL, false))) {
-                record(hm, runs, label(c) + pair, c);
-                steer.setCoefficient(-c); // an in-place update: the same rewritten graph runs again
-                record(hm, runs, label(-c) + pair, -c);
-            }
+            record(session, runs, "unsteered", 0);
+            Edit steer = session.add(at, v, c);
+            record(session, runs, label(c) + pair, c);
+            steer.setCoefficient(-c); // an in-place update: the same rewritten graph runs again
+            record(session, runs, label(-c) + pair, -c);
+            steer.remove();
             for (int i = 0; i < PROMPTS.size(); i++) {
                 Map<String, Object> p = new LinkedHashMap<>();
                 p.put("prompt", PROMPTS.get(i));
@@ -131,15 +128,14 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     /** Each prompt greedily under the current steering, run alone (as `generate --prompt` runs it). */
-    private static void record(HookedModel hm, List<List<Map<String, Object>>> runs, String label, double c) {
-        Generator g = new Generator(hm.model(), hm);
+    private static void record(SteeringSession session, List<List<Map<String, Object>>> runs, String label, double c) {
         for (int i = 0; i < PROMPTS.size(); i++) {
-            int[] out = g.generateIds(g.encode(List.of(PROMPTS.get(i)), NEW_TOKENS), NEW_TOKENS, Sampling.GREEDY, null)[0];
+            Result out = session.generate(List.of(PROMPTS.get(i)), NEW_TOKENS, Sampling.GREEDY).get(0);
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("label", label);
             r.put("coefficient", c);
-            r.put("new_ids", out);
-            r.put("text", hm.model().tokenizer().decode(out));
+            r.put("new_ids", out.newIds());
+            r.put("text", out.text());
             runs.get(i).add(r);
         }
     }
