@@ -19,7 +19,7 @@ import picocli.CommandLine.Option;
  * (Parquet or JSON lines, written the Spark way: a directory of part files).
  *
  * <pre>
- * spark-submit --class dev.steer4j.spark.BatchJob target/steer4j.jar --model M.pt --in requests.jsonl --out results.parquet
+ * spark-submit --class dev.steer4j.spark.BatchJob target/steer4j-spark.jar --model M.pt --in requests.jsonl --out results.parquet
  * </pre>
  * Also runs with plain {@code java} and {@code -Dspark.master=local[2]}.
  */
@@ -90,12 +90,15 @@ public final class BatchJob implements Callable<Integer> {
         Dataset<Row> results = SteeredGeneration.generate(requests,
                 new SteeredGeneration.Options(model, device, maxBatch, steer, maxNewTokens, localFolder(in)));
         Dataset<Row> rows = results.selectExpr(columns(results));
+        boolean done = false;
         try {
             if (outFormat.equals("parquet")) rows.write().parquet(out);
             else rows.write().json(out);
-        } catch (RuntimeException e) {
-            removeUnfinished(Path.of(out)); // else the rerun is refused: the output exists
-            throw e;
+            done = true;
+        } finally {
+            // else the rerun is refused: the output exists. (A finally, as a failed job throws SparkException,
+            // which Scala throws unchecked but is no RuntimeException.)
+            if (!done) removeUnfinished(Path.of(out));
         }
         // read back what was written (counting the mapped rows would run the generation again); JSON leaves
         // null columns out, so read it with the schema that was written
