@@ -245,10 +245,13 @@ public final class BatchEngine implements AutoCloseable {
         for (Admission a : batch) span = Math.max(span, a.request().prompt.length + a.request().request.maxNewTokens());
         if (cache == null) {
             cache = new SlotCache(model, active.length, span);
-            // kept across steps: out of any scope the caller has open (the cache and these are closed by close())
-            hostIds = model.isCpu() ? cache.ids : NativeArena.detach(Tensor.create(new long[active.length], new long[]{active.length, 1}));
-            hostView = NativeArena.detach(hostIds.data_ptr_long());
-            greedyPast = NativeArena.detach(Tensor.create(new long[]{0}, new long[]{}));
+            // kept across steps: out of any scope (the cache and these are closed by close())
+            try (PointerScope temporaries = new PointerScope()) {
+                hostIds = model.isCpu() ? cache.ids
+                        : NativeArena.detach(Tensor.create(new long[active.length], new long[]{active.length, 1}));
+                hostView = NativeArena.detach(hostIds.data_ptr_long());
+                greedyPast = NativeArena.detach(Tensor.create(new long[]{0}, new long[]{}));
+            }
         } else if (cache.ensureSpan(span)) {
             dropGreedyArgs();
         }

@@ -41,6 +41,7 @@ public final class RowSteering implements AutoCloseable {
     // aligned groups ([rows, T, d]) are kept on the host too: their length grows with the longest vector seen
     private final Map<Key, float[]> alignedRows = new HashMap<>();
     private final Map<Key, Integer> alignedLength = new HashMap<>();
+    private final Map<String, Boolean> hookable = new HashMap<>();
 
     public RowSteering(HookedModel hooks) {
         this.hooks = hooks;
@@ -50,7 +51,7 @@ public final class RowSteering implements AutoCloseable {
 
     /** Checks one entry before any work: module, width, coefficient, and aligned length against the prompt. */
     public void check(Steer s, int promptLength) {
-        if (!HookedModel.isHookable(model, s.module())) {
+        if (!hookable.computeIfAbsent(s.module(), m -> HookedModel.isHookable(model, m))) { // a graph walk: once per module
             throw new InvalidInputException("no hookable module '" + s.module() + "'");
         }
         if (!Double.isFinite(s.coefficient())) {

@@ -2,7 +2,9 @@ package dev.steer4j.engine;
 
 import dev.steer4j.model.GPT2Config;
 import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.runtime.NativeArena;
 import dev.steer4j.runtime.Tensors;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.DeviceOptional;
 import org.bytedeco.pytorch.IValue;
 import org.bytedeco.pytorch.Scalar;
@@ -23,6 +25,9 @@ import org.bytedeco.pytorch.global.torch;
  * {@code C}, the newest {@code C/2} columns move to the front: each live request spans at most {@code C/2}
  * columns, so none is cut. {@code C} doubles (up to twice the model's positions) when a longer request
  * arrives. Memory is bounded by slots × 2 × n_positions whatever the input.
+ *
+ * <p>What it keeps is owned by its arena; every method's temporaries (views, scalars, options) live in a
+ * pointer scope of that call, so nothing of it is left to the GC.
  */
 final class SlotCache implements AutoCloseable {
     private final GPT2Config config;
@@ -40,6 +45,7 @@ final class SlotCache implements AutoCloseable {
     final Tensor positions;    // [S, 1] each slot's next position (the model's and the hooks')
     final Tensor promptLengths; // [S]
     final Tensor rows;         // [S] 0..S-1
+    private final NativeArena arena = new NativeArena("slot cache");
 
     SlotCache(Gpt2Model model, int slots, int firstSpan) {
         this.model = model;
@@ -47,12 +53,14 @@ final class SlotCache implements AutoCloseable {
         this.slots = slots;
         this.maxSpan = model.maxPositions();
         var device = model.device();
-        ids = Tensors.longs(new long[slots], new long[]{slots, 1}, device);
-        positions = Tensors.longs(new long[slots], new long[]{slots, 1}, device);
-        promptLengths = Tensors.longs(new long[slots], new long[]{slots}, device);
-        long[] r = new long[slots];
-        for (int b = 0; b < slots; b++) r[b] = b;
-        rows = Tensors.longs(r, new long[]{slots}, device);
+        try (PointerScope temporaries = new PointerScope()) {
+            ids = arena.own(Tensors.longs(new long[slots], new long[]{slots, 1}, device));
+            positions = arena.own(Tensors.longs(new long[slots], new long[]{slots, 1}, device));
+            promptLengths = arena.own(Tensors.longs(new long[slots], new long[]{slots}, device));
+            long[] r = new long[slots];
+            for (int b = 0; b < slots; b++) r[b] = b;
+            rows = arena.own(Tensors.longs(r, new long[]{slots}, device));
+        }
         allocate(capacityFor(firstSpan), 0, 0);
     }
 
@@ -84,15 +92,11 @@ final class SlotCache implements AutoCloseable {
     void beforeStep() {
         if (clock < capacity) return;
         int half = capacity / 2;
-        for (Tensor c : caches) {
-            try (Tensor from = c.narrow(2, half, half); Tensor to = c.narrow(2, 0, half)) {
-                to.copy_(from);
-            }
-        }
-        try (Tensor from = keyPadding.narrow(1, half, half); Tensor to = keyPadding.narrow(1, 0, half);
-             Tensor rest = keyPadding.narrow(1, half, half)) {
-            to.copy_(from);
-            rest.fill_(new Scalar(0L)); // columns from the clock on are not written yet: the causal mask hides them
+        try (PointerScope temporaries = new PointerScope()) {
+            for (Tensor c : caches) c.narrow(2, 0, half).copy_(c.narrow(2, half, half));
+            keyPadding.narrow(1, 0, half).copy_(keyPadding.narrow(1, half, half));
+            // columns from the clock on are not written yet: the causal mask hides them
+            keyPadding.narrow(1, half, half).fill_(new Scalar(0L));
         }
         clock = half;
         shifts++;
@@ -118,25 +122,20 @@ final class SlotCache implements AutoCloseable {
      */
     int place(int b, int length) {
         int start = clock - length;
-        // Hidden columns are masked by adding a huge negative score, which a NaN or infinity left by an earlier
-        // request (an overflowing steering coefficient) would survive: the slot starts from zeros.
-        for (Tensor c : caches) {
-            try (Tensor row = c.select(0, b)) {
-                row.zero_();
-            }
-        }
-        try (Tensor row = keyPadding.select(0, b); Tensor mine = row.narrow(0, start, capacity - start)) {
+        try (PointerScope temporaries = new PointerScope()) {
+            // Hidden columns are masked by adding a huge negative score, which a NaN or infinity left by an earlier
+            // request (an overflowing steering coefficient) would survive: the slot starts from zeros.
+            for (Tensor c : caches) c.select(0, b).zero_();
+            Tensor row = keyPadding.select(0, b);
             row.fill_(new Scalar(1L));
-            mine.fill_(new Scalar(0L));
-        }
-        try (Tensor p = positions.select(0, b); Tensor l = promptLengths.select(0, b)) {
-            p.fill_(new Scalar(length));
-            l.fill_(new Scalar(length));
+            row.narrow(0, start, capacity - start).fill_(new Scalar(0L));
+            positions.select(0, b).fill_(new Scalar(length));
+            promptLengths.select(0, b).fill_(new Scalar(length));
         }
         return start;
     }
 
-    /** Scratch caches for a prefill of {@code rows} prompts of up to {@code width} tokens (past = 0). */
+    /** Scratch caches for a prefill of {@code rows} prompts of up to {@code width} tokens (past = 0); call inside a scope. */
     Scratch scratch(int rows, int width) {
         TensorOptions opts = new TensorOptions(model.dtype()).device(new DeviceOptional(model.device()));
         Tensor[] t = new Tensor[2 * config.nLayer()];
@@ -173,30 +172,25 @@ final class SlotCache implements AutoCloseable {
 
     /** New caches of {@code newCapacity}; the {@code keep} columns before {@code oldClock} come along. */
     private void allocate(int newCapacity, int keep, int oldClock) {
-        TensorOptions opts = new TensorOptions(model.dtype()).device(new DeviceOptional(model.device()));
         int layers = config.nLayer();
         Tensor[] fresh = new Tensor[2 * layers];
         int newClock = newCapacity / 2;
-        for (int i = 0; i < fresh.length; i++) {
-            fresh[i] = torch.zeros(new long[]{slots, config.nHead(), newCapacity, config.headDim()}, opts);
-            if (caches != null && keep > 0) {
-                try (Tensor from = caches[i].narrow(2, oldClock - keep, keep); Tensor to = fresh[i].narrow(2, newClock - keep, keep)) {
-                    to.copy_(from);
+        Tensor padding;
+        try (PointerScope temporaries = new PointerScope()) {
+            TensorOptions opts = new TensorOptions(model.dtype()).device(new DeviceOptional(model.device()));
+            for (int i = 0; i < fresh.length; i++) {
+                fresh[i] = arena.own(torch.zeros(new long[]{slots, config.nHead(), newCapacity, config.headDim()}, opts));
+                if (caches != null && keep > 0) {
+                    fresh[i].narrow(2, newClock - keep, keep).copy_(caches[i].narrow(2, oldClock - keep, keep));
                 }
             }
-        }
-        Tensor padding;
-        try (Tensor all = torch.ones(new long[]{slots, newCapacity}, new TensorOptions(torch.ScalarType.Bool)
-                .device(new DeviceOptional(model.device())))) {
-            padding = all.clone();
-        }
-        if (keyPadding != null && keep > 0) {
-            try (Tensor from = keyPadding.narrow(1, oldClock - keep, keep); Tensor to = padding.narrow(1, newClock - keep, keep)) {
-                to.copy_(from);
+            padding = arena.own(torch.ones(new long[]{slots, newCapacity},
+                    new TensorOptions(torch.ScalarType.Bool).device(new DeviceOptional(model.device()))));
+            if (keyPadding != null && keep > 0) {
+                padding.narrow(1, newClock - keep, keep).copy_(keyPadding.narrow(1, oldClock - keep, keep));
             }
-        }
-        try (Tensor future = padding.narrow(1, newClock, newCapacity - newClock)) {
-            future.fill_(new Scalar(0L)); // written by the decode steps to come; the causal mask hides them till then
+            // written by the decode steps to come; the causal mask hides them till then
+            padding.narrow(1, newClock, newCapacity - newClock).fill_(new Scalar(0L));
         }
         release();
         caches = fresh;
@@ -205,25 +199,21 @@ final class SlotCache implements AutoCloseable {
         Tensor[] v = new Tensor[layers];
         System.arraycopy(caches, 0, k, 0, layers);
         System.arraycopy(caches, layers, v, 0, layers);
-        kList = Tensors.tensorList(k);
-        vList = Tensors.tensorList(v);
+        kList = arena.own(Tensors.tensorList(k));
+        vList = arena.own(Tensors.tensorList(v));
         capacity = newCapacity;
         clock = newClock;
     }
 
     private void release() {
-        if (caches != null) for (Tensor t : caches) t.close();
-        if (kList != null) kList.close();
-        if (vList != null) vList.close();
-        if (keyPadding != null) keyPadding.close();
+        if (caches != null) for (Tensor t : caches) arena.free(t);
+        arena.free(kList);
+        arena.free(vList);
+        arena.free(keyPadding);
     }
 
     @Override
     public void close() {
-        release();
-        ids.close();
-        positions.close();
-        promptLengths.close();
-        rows.close();
+        arena.close();
     }
 }

@@ -68,7 +68,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
     /** Whether {@code module} is a submodule that some ancestor calls through forward(), so it can be hooked. */
     public static boolean isHookable(Gpt2Model model, String module) {
-        try {
+        try (org.bytedeco.javacpp.PointerScope graphWalk = new org.bytedeco.javacpp.PointerScope()) {
             CallSites.find(model.module(), module);
             return true;
         } catch (InvalidInputException e) {
@@ -158,7 +158,9 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
     }
 
     private HookHandle add(String module, boolean input, HookOp op) {
-        CallSites.find(model.module(), module); // fails now, not at the next forward, if it can't be hooked
+        try (org.bytedeco.javacpp.PointerScope graphWalk = new org.bytedeco.javacpp.PointerScope()) {
+            CallSites.find(model.module(), module); // fails now, not at the next forward, if it can't be hooked
+        }
         Hook h = new Hook(IDS.incrementAndGet(), module, input, op);
         hooks.add(h);
         invalidate();
@@ -334,14 +336,14 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
         }
 
         private void recompute() {
-            // in place: no temporaries left for the GC to free
-            if (op instanceof HookOp.Ablate) {
-                try (Tensor norm = vector.norm(new org.bytedeco.pytorch.ScalarOptional(new Scalar(2.0)),
-                        new long[]{-1}, true)) {
-                    applied.copy_(vector).div_(norm);
+            // in place, the wrappers in a scope: no temporaries left for the GC to free
+            try (org.bytedeco.javacpp.PointerScope temporaries = new org.bytedeco.javacpp.PointerScope()) {
+                if (op instanceof HookOp.Ablate) {
+                    applied.copy_(vector).div_(vector.norm(new org.bytedeco.pytorch.ScalarOptional(new Scalar(2.0)),
+                            new long[]{-1}, true));
+                } else {
+                    applied.copy_(vector).mul_(new Scalar(coefficient));
                 }
-            } else {
-                applied.copy_(vector).mul_(new Scalar(coefficient));
             }
         }
 
@@ -430,7 +432,9 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
             double vMax = Math.max(vectorAbsMax, absMax(values));
             checkScale(coefficient, vMax);
             vectorAbsMax = vMax;
-            try (Tensor v = vector.select(0, row); Tensor a = applied.select(0, row)) {
+            try (org.bytedeco.javacpp.PointerScope temporaries = new org.bytedeco.javacpp.PointerScope()) {
+                Tensor v = vector.select(0, row);
+                Tensor a = applied.select(0, row);
                 v.copy_(values);
                 if (op instanceof HookOp.Ablate) {
                     refresh(); // the unit direction needs every row's norm

@@ -210,6 +210,8 @@ public final class Gpt2Model implements AutoCloseable {
             for (AutoCloseable d : open) closeDependent(d);
             closed = true;
             module.close();
+            // glibc keeps freed pages for reuse; a library JVM that closes a model wants the weights' memory back
+            org.bytedeco.javacpp.Pointer.trimMemory();
         } finally {
             lifecycle.writeLock().unlock();
         }

@@ -126,7 +126,8 @@ public final class Tensors {
     public static IValue tensorList(Tensor[] tensors) {
         // every temporary handle is closed here: each holds a reference that would keep the tensors
         // (e.g. a whole KV cache) alive until the GC got round to it
-        try (GenericList list = new GenericList(new Type.TypePtr(TensorType.get()))) {
+        try (TensorType tensor = TensorType.get(); Type.TypePtr type = new Type.TypePtr(tensor);
+             GenericList list = new GenericList(type)) {
             for (Tensor t : tensors) {
                 try (IValue item = new IValue(t)) {
                     list.push_back(item);

@@ -33,7 +33,7 @@ public final class SoakBenchmark {
         Path model124m = Path.of(args[0]);
         int calls = args.length > 1 ? Integer.parseInt(args[1]) : 10_000;
         int cycles = args.length > 2 ? Integer.parseInt(args[2]) : 50;
-        System.out.println("phase\tat\trss_mb\theap_mb\tjavacpp_pointers\tcu_functions\tseconds");
+        System.out.println("phase\tat\trss_mb\trss_mb_trimmed\theap_mb\tjavacpp_pointers\tcu_functions\tseconds");
         long t0 = System.nanoTime();
         try (Gpt2Model model = Gpt2Model.embeddedDefault(Devices.parse("cpu"));
              SteeringSession session = SteeringSession.open(model)) {
@@ -58,7 +58,7 @@ public final class SoakBenchmark {
         }
         t0 = System.nanoTime();
         for (int i = 0; i <= cycles; i++) {
-            if (i == 0 || i == cycles / 2 || i == cycles) reading("load_close", i, -1, t0);
+            if (i == 0 || i == 1 || i == cycles / 2 || i == cycles) reading("load_close", i, -1, t0); // 1: after the first load's one-time costs
             if (i == cycles) break;
             try (Gpt2Model m = Gpt2Model.load(model124m, null, Devices.parse("cpu"));
                  SteeringSession s = SteeringSession.open(m)) {
@@ -76,7 +76,9 @@ public final class SoakBenchmark {
     private static void reading(String phase, int at, long cuFunctions, long t0) {
         System.gc();
         Runtime rt = Runtime.getRuntime();
-        System.out.printf(Locale.ROOT, "%s\t%d\t%.1f\t%.1f\t%d\t%d\t%.1f%n", phase, at, Memory.rssMb(),
+        double rss = Memory.rssMb();
+        Pointer.trimMemory(); // what glibc keeps of freed memory, handed back: the rest is really in use
+        System.out.printf(Locale.ROOT, "%s\t%d\t%.1f\t%.1f\t%.1f\t%d\t%d\t%.1f%n", phase, at, rss, Memory.rssMb(),
                 (rt.totalMemory() - rt.freeMemory()) / 1e6, Pointer.totalCount(), cuFunctions, (System.nanoTime() - t0) / 1e9);
     }
 }
