@@ -3,7 +3,7 @@ package dev.steer4j.batch;
 import dev.steer4j.InvalidInputException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.steer4j.IoErrors;
+import dev.steer4j.io.IoErrors;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -87,7 +87,7 @@ public final class ResultLog implements AutoCloseable {
         if (damaged > 0) {
             // rewritten whole, then swapped in: a kill now leaves the old file or the new one, never a mix
             channel.close();
-            dev.steer4j.AtomicFiles.write(file, tmp -> {
+            dev.steer4j.io.AtomicFiles.write(file, tmp -> {
                 try (var out = Files.newOutputStream(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                     for (byte[] line : kept) out.write(line);
                 }

@@ -1,11 +1,11 @@
 package dev.steer4j.batch;
 
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.IoErrors;
+import dev.steer4j.io.IoErrors;
 import dev.steer4j.engine.BatchEngine;
-import dev.steer4j.generate.Sampling;
+import dev.steer4j.request.Sampling;
 import dev.steer4j.request.Request;
-import dev.steer4j.request.RequestReader;
+import dev.steer4j.request.json.RequestReader;
 import dev.steer4j.request.Result;
 import dev.steer4j.session.SteeringSession;
 import dev.steer4j.steering.SteerSpec;

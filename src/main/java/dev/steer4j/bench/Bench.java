@@ -1,10 +1,10 @@
 package dev.steer4j.bench;
 
 import dev.steer4j.generate.Generator;
-import dev.steer4j.generate.Sampling;
+import dev.steer4j.request.Sampling;
 import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
-import dev.steer4j.hooks.Positions;
+import dev.steer4j.request.Positions;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Tensors;
 import java.util.LinkedHashMap;

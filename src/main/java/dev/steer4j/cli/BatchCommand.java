@@ -2,7 +2,7 @@ package dev.steer4j.cli;
 
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.batch.ResumableBatch;
-import dev.steer4j.generate.Sampling;
+import dev.steer4j.request.Sampling;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.session.SteeringSession;
 import java.nio.file.Path;

@@ -4,7 +4,7 @@ import dev.steer4j.InvalidInputException;
 import dev.steer4j.export.ProgramExport;
 import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
-import dev.steer4j.hooks.Positions;
+import dev.steer4j.request.Positions;
 import dev.steer4j.model.GPT2Config;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Devices;

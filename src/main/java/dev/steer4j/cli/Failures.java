@@ -1,7 +1,7 @@
 package dev.steer4j.cli;
 
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.IoErrors;
+import dev.steer4j.io.IoErrors;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.CharacterCodingException;

@@ -1,7 +1,7 @@
 package dev.steer4j.cli;
 
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.generate.Sampling;
+import dev.steer4j.request.Sampling;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.request.Request;
 import dev.steer4j.request.Result;

@@ -107,7 +107,7 @@ final class VectorCommand implements Callable<Integer> {
             }
             return HexFormat.of().formatHex(sha.digest());
         } catch (IOException e) {
-            throw new InvalidInputException("cannot hash the model file: " + dev.steer4j.IoErrors.reason(e));
+            throw new InvalidInputException("cannot hash the model file: " + dev.steer4j.io.IoErrors.reason(e));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }

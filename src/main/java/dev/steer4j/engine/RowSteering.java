@@ -5,7 +5,7 @@ import dev.steer4j.engine.SteerGroups.Key;
 import dev.steer4j.hooks.HookHandle;
 import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
-import dev.steer4j.hooks.Positions;
+import dev.steer4j.request.Positions;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.request.Steer;
 import dev.steer4j.runtime.Tensors;

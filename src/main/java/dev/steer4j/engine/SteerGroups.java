@@ -1,7 +1,7 @@
 package dev.steer4j.engine;
 
 import dev.steer4j.request.Steer;
-import dev.steer4j.hooks.Positions;
+import dev.steer4j.request.Positions;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;

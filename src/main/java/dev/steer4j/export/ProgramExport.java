@@ -76,7 +76,7 @@ public final class ProgramExport {
         try {
             Gpt2Model.writeArchive(program, files, out);
         } catch (IOException e) {
-            throw new InvalidInputException("cannot write " + out + ": " + dev.steer4j.IoErrors.reason(e));
+            throw new InvalidInputException("cannot write " + out + ": " + dev.steer4j.io.IoErrors.reason(e));
         } catch (RuntimeException e) {
             throw new InvalidInputException("cannot write " + out + ": " + e.getMessage());
         } finally {

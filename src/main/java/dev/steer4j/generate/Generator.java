@@ -1,5 +1,6 @@
 package dev.steer4j.generate;
 
+import dev.steer4j.request.Sampling;
 import dev.steer4j.model.ProgramSource;
 import dev.steer4j.model.ForwardListener;
 import dev.steer4j.InvalidInputException;

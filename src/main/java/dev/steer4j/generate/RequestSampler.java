@@ -1,5 +1,6 @@
 package dev.steer4j.generate;
 
+import dev.steer4j.request.Sampling;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 

@@ -1,5 +1,6 @@
 package dev.steer4j.generate;
 
+import dev.steer4j.request.Sampling;
 /** The token choosers of one batch: row b has its own {@link RequestSampler}. */
 final class TokenSampler {
     private final RequestSampler[] rows;

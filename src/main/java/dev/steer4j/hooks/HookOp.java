@@ -1,5 +1,6 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.request.Positions;
 import dev.steer4j.InvalidInputException;
 import org.bytedeco.pytorch.Tensor;
 

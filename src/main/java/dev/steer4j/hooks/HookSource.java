@@ -1,5 +1,6 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.request.Positions;
 import java.util.Locale;
 
 /**
@@ -53,8 +54,19 @@ final class HookSource {
             s.append("    pos = self.positions\n");
         }
         s.append("    plen = self.prompt_lengths.index_select(0, self.rows).unsqueeze(1)\n");
-        s.append("    m = (").append(where.maskExpression(attr, perRow)).append(").unsqueeze(-1)\n");
+        s.append("    m = (").append(maskExpression(where, attr, perRow)).append(").unsqueeze(-1)\n");
         s.append("    return torch.where(m, ").append(edit).append(", x)\n");
         return s.toString();
+    }
+
+    /** TorchScript: a bool {@code [Bc, T]} of the positions this hook acts on ({@code pos}, {@code plen} in scope). */
+    private static String maskExpression(Positions where, String vectorAttr, boolean perRow) {
+        return switch (where.kind()) {
+            case ALL -> "pos >= 0";
+            case PROMPT -> "(pos >= 0) & (pos < plen)";
+            case GENERATED -> "pos >= plen";
+            case FROM -> "pos >= " + where.from();
+            case ALIGNED -> "(pos >= 0) & (pos < self." + vectorAttr + ".size(" + (perRow ? 1 : 0) + "))";
+        };
     }
 }

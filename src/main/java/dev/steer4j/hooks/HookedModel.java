@@ -1,5 +1,6 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.request.Positions;
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.model.ForwardListener;
 import dev.steer4j.model.ProgramSource;

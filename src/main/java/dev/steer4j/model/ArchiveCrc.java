@@ -1,7 +1,7 @@
 package dev.steer4j.model;
 
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.IoErrors;
+import dev.steer4j.io.IoErrors;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;

@@ -1,7 +1,7 @@
 package dev.steer4j.model;
 
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.IoErrors;
+import dev.steer4j.io.IoErrors;
 import dev.steer4j.runtime.NativeArena;
 import dev.steer4j.runtime.Tensors;
 import dev.steer4j.runtime.Torch;
@@ -117,7 +117,7 @@ final class ModelArchive {
 
     /** Saves {@code program} with {@code files} as the archive's extra files (null entries skipped), atomically. */
     static void write(JitModule program, Map<String, byte[]> files, Path out) throws IOException {
-        dev.steer4j.AtomicFiles.write(out, tmp -> {
+        dev.steer4j.io.AtomicFiles.write(out, tmp -> {
             ExtraFilesMap extra = new ExtraFilesMap();
             for (Map.Entry<String, byte[]> e : files.entrySet()) {
                 if (e.getValue() != null) {

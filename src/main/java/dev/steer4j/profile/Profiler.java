@@ -77,9 +77,9 @@ public final class Profiler {
         trace.put("traceEvents", events);
         trace.put("displayTimeUnit", "ms");
         try {
-            dev.steer4j.AtomicFiles.write(file, tmp -> new ObjectMapper().writeValue(tmp.toFile(), trace));
+            dev.steer4j.io.AtomicFiles.write(file, tmp -> new ObjectMapper().writeValue(tmp.toFile(), trace));
         } catch (IOException e) {
-            throw new InvalidInputException("cannot write profile " + file + ": " + dev.steer4j.IoErrors.reason(e));
+            throw new InvalidInputException("cannot write profile " + file + ": " + dev.steer4j.io.IoErrors.reason(e));
         }
     }
 }

@@ -1,9 +1,9 @@
 package dev.steer4j.spark;
 
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.generate.Sampling;
+import dev.steer4j.request.Sampling;
 import dev.steer4j.request.Request;
-import dev.steer4j.request.RequestReader;
+import dev.steer4j.request.json.RequestReader;
 import dev.steer4j.request.Result;
 import dev.steer4j.steering.SteerSpec;
 import java.io.Serializable;

@@ -2,7 +2,7 @@ package dev.steer4j.steering;
 
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.hooks.HookedModel;
-import dev.steer4j.hooks.Positions;
+import dev.steer4j.request.Positions;
 import dev.steer4j.model.ModuleTree;
 import dev.steer4j.runtime.Tensors;
 import java.util.regex.Matcher;

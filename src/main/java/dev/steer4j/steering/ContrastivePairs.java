@@ -3,7 +3,7 @@ package dev.steer4j.steering;
 import dev.steer4j.InvalidInputException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.steer4j.IoErrors;
+import dev.steer4j.io.IoErrors;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.steering.io.VectorSet;
 import java.io.IOException;

@@ -3,7 +3,7 @@ package dev.steer4j.steering;
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
-import dev.steer4j.hooks.Positions;
+import dev.steer4j.request.Positions;
 import dev.steer4j.runtime.Tensors;
 import dev.steer4j.steering.io.VectorSet;
 import java.nio.file.Path;

@@ -4,7 +4,7 @@ import dev.steer4j.hooks.Activation;
 import dev.steer4j.hooks.HookHandle;
 import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
-import dev.steer4j.hooks.Positions;
+import dev.steer4j.request.Positions;
 import dev.steer4j.runtime.Tensors;
 import java.util.List;
 

@@ -1,7 +1,7 @@
 package dev.steer4j.steering;
 
 import dev.steer4j.InvalidInputException;
-import dev.steer4j.IoErrors;
+import dev.steer4j.io.IoErrors;
 import dev.steer4j.steering.io.GgufControlVector;
 import dev.steer4j.steering.io.SteeringVectorFile;
 import dev.steer4j.steering.io.VectorSet;

@@ -232,7 +232,7 @@ public final class GPT2Tokenizer {
         } catch (NoSuchFileException e) {
             throw new InvalidInputException("tokenizer file not found: " + file, e);
         } catch (IOException e) {
-            throw new InvalidInputException("cannot read tokenizer file " + file + ": " + dev.steer4j.IoErrors.reason(e), e);
+            throw new InvalidInputException("cannot read tokenizer file " + file + ": " + dev.steer4j.io.IoErrors.reason(e), e);
         }
     }
 }

@@ -1,13 +1,13 @@
 package dev.steer4j.bench;
 
-import dev.steer4j.generate.Sampling;
+import dev.steer4j.request.Sampling;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Devices;
 import dev.steer4j.session.Edit;
 import dev.steer4j.request.Request;
 import dev.steer4j.request.Steer;
 import dev.steer4j.session.SteeringSession;
-import dev.steer4j.hooks.Positions;
+import dev.steer4j.request.Positions;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.steer4j.Fixtures;
-import dev.steer4j.IoErrors;
+import dev.steer4j.io.IoErrors;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.model.ModuleTree;
 import dev.steer4j.runtime.Devices;

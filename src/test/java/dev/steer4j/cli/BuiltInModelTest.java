@@ -4,11 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.steer4j.generate.Generator;
-import dev.steer4j.generate.Sampling;
+import dev.steer4j.request.Sampling;
 import dev.steer4j.hooks.HookHandle;
 import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
-import dev.steer4j.hooks.Positions;
+import dev.steer4j.request.Positions;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Devices;
 import dev.steer4j.runtime.Tensors;

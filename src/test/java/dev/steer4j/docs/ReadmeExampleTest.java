@@ -1,58 +1,162 @@
 package dev.steer4j.docs;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.steer4j.Edit;
 import dev.steer4j.Fixtures;
-import dev.steer4j.generate.Sampling;
-import dev.steer4j.model.Gpt2Model;
-import dev.steer4j.session.Edit;
+import dev.steer4j.Model;
+import dev.steer4j.Session;
+import dev.steer4j.SteeringVector;
+import dev.steer4j.cli.Main;
 import dev.steer4j.request.Request;
 import dev.steer4j.request.Result;
-import dev.steer4j.request.Steer;
-import dev.steer4j.session.SteeringSession;
-import dev.steer4j.steering.ActAdd;
-import dev.steer4j.steering.Reduce;
-import dev.steer4j.steering.io.VectorSet;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import javax.tools.JavaCompiler;
+import javax.tools.ToolProvider;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The README's Java example, as written there (on the reference model, at its h.1), does what it says. */
+/** README's "From Java": the exact text compiles and runs, and the v1 API agrees with the reference fixtures. */
 class ReadmeExampleTest {
-    @Test
-    void readmeJavaExample() throws Exception {
+    /** The first java block under "## From Java", split into its import lines and the statements after them. */
+    static List<String> snippet() throws Exception {
         String readme = Files.readString(Path.of("README.md"));
-        assertTrue(readme.contains("SteeringSession session = SteeringSession.open(model)"), "README shows the session API");
-        assertTrue(!readme.substring(readme.indexOf("## From Java"), readme.indexOf("The same engine is offered"))
-                .contains("Tensor"), "the common path shows no JavaCPP type");
+        int section = readme.indexOf("## From Java");
+        int start = readme.indexOf("```java\n", section) + "```java\n".length();
+        String code = readme.substring(start, readme.indexOf("```", start));
+        StringBuilder imports = new StringBuilder();
+        StringBuilder body = new StringBuilder();
+        for (String line : code.lines().toList()) (line.startsWith("import ") ? imports : body).append(line).append('\n');
+        return List.of(imports.toString(), body.toString());
+    }
+
+    @Test
+    void readmeSnippetCompilesAndRunsAsWritten(@TempDir Path dir) throws Exception {
+        List<String> parts = snippet();
+        assertTrue(parts.get(0).lines().count() + parts.get(1).strip().lines().count() <= 12,
+                "about a dozen lines with the imports:\n" + parts);
+        Path source = dir.resolve("ReadmeSnippet.java");
+        Files.writeString(source, parts.get(0) + "public class ReadmeSnippet {\n    public static void main(String[] args) throws Exception {\n"
+                + parts.get(1) + "    }\n}\n");
+        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+        ByteArrayOutputStream diagnostics = new ByteArrayOutputStream();
+        int rc = javac.run(null, diagnostics, diagnostics, "-classpath", System.getProperty("java.class.path"), "-d", dir.toString(),
+                source.toString());
+        assertEquals(0, rc, diagnostics.toString());
+
+        ByteArrayOutputStream printed = new ByteArrayOutputStream();
+        PrintStream stdout = System.out;
+        try (URLClassLoader loader = new URLClassLoader(new URL[]{dir.toUri().toURL()}, getClass().getClassLoader())) {
+            System.setOut(new PrintStream(printed, true, StandardCharsets.UTF_8));
+            loader.loadClass("ReadmeSnippet").getMethod("main", String[].class).invoke(null, (Object) new String[0]);
+        } finally {
+            System.setOut(stdout);
+        }
+        Map<String, String> texts = new HashMap<>();
+        for (String line : printed.toString(StandardCharsets.UTF_8).lines().toList()) {
+            texts.put(line.substring(0, line.indexOf(": ")), line.substring(line.indexOf(": ") + 2));
+        }
+        // Per-request steering with love.times(±20) equals what `demo` prints for ±20: the same vector added by a
+        // session edit at every position, a different path through the session.
+        Map<Double, String> demo = demoTexts("I think dogs are ");
+        assertEquals(demo.get(20.0), texts.get("plus"), "plus: " + printed);
+        assertEquals(demo.get(-20.0), texts.get("minus"), "minus: " + printed);
+        assertTrue(!demo.get(20.0).equals(demo.get(-20.0)), "the two directions differ");
+    }
+
+    private static Map<Double, String> demoTexts(String prompt) throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
+             PrintStream e = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)) {
+            assertEquals(0, Main.run(new String[]{"demo", "--json"}, o, e));
+        }
+        Map<Double, String> texts = new HashMap<>();
+        for (JsonNode p : new ObjectMapper().readTree(out.toString(StandardCharsets.UTF_8)).get("prompts")) {
+            if (!p.get("prompt").asText().equals(prompt)) continue;
+            for (JsonNode r : p.get("runs")) texts.put(r.get("coefficient").asDouble(), r.get("text").asText());
+        }
+        return texts;
+    }
+
+    /** The seed experiment through the v1 API on the tiny reference model, against the reference's greedy runs. */
+    @Test
+    void v1ApiReproducesTheReferenceSteeredRuns(@TempDir Path dir) {
         String block = "transformer.h.1";
         int[] steeredIds = Fixtures.ints(Fixtures.expected("greedy.json").get("steered_last_token_unit_every_position_c10")
                 .get("new_ids"));
-        int[] plainIds = Fixtures.ints(Fixtures.expected("greedy.json").get("unsteered").get("new_ids"));
-        Gpt2Model model = Fixtures.converted();
-        try (SteeringSession session = SteeringSession.open(model)) {
-            VectorSet love = ActAdd.vector(session.hooks(), "Love", "Hate", List.of(block), Reduce.LAST, 220, true);
-            float[] v = love.data(block);
-            Edit edit = session.add(block, v, 10);
-            List<Result> out = session.generate(List.of("I think dogs are "), 12, Sampling.GREEDY);
-            assertArrayEquals(steeredIds, out.get(0).newIds());
+        int[] plainIds = java.util.Arrays.copyOf(Fixtures.ints(Fixtures.expected("greedy.json").get("unsteered").get("new_ids")), 12);
+        Path file = dir.resolve("tiny.pt");
+        try (var internal = Fixtures.freshConverted()) {
+            internal.save(file);
+        }
+        try (Model model = Model.load(file); Session session = model.session()) {
+            // the reference vector: "Love" - "Hate", last token, unit norm (ActAdd's right-padding with token 220)
+            SteeringVector love = model.vector().positive("Love").negative("Hate").at(block).last().normalized().build();
+            Edit edit = session.add(love, 10);
+            assertArrayEquals(steeredIds, session.generate("I think dogs are ", 12).newIds());
             edit.setCoefficient(-10);
-            List<Result> negative = session.generate(List.of("I think dogs are "), 12, Sampling.GREEDY);
-            assertEquals(12, negative.get(0).newIds().length);
+            int[] negative = session.generate("I think dogs are ", 12).newIds();
             edit.remove();
-            assertArrayEquals(java.util.Arrays.copyOf(plainIds, 12),
-                    session.generate(List.of("I think dogs are "), 12, Sampling.GREEDY).get(0).newIds());
+            assertArrayEquals(plainIds, session.generate("I think dogs are ", 12).newIds());
 
             List<Result> sweep = session.run(List.of(
-                    new Request("plus", "I think dogs are ", List.of(new Steer(block, v, 10)), 12, Sampling.GREEDY),
-                    new Request("minus", "I think dogs are ", List.of(new Steer(block, v, -10)), 12, Sampling.GREEDY),
-                    Request.of("plain", "I think dogs are ", 12)));
+                    Request.prompt("I think dogs are ").id("plus").steer(love.times(10)).maxNewTokens(12).build(),
+                    Request.prompt("I think dogs are ").id("minus").steer(love.times(-10)).maxNewTokens(12).build(),
+                    Request.prompt("I think dogs are ").id("plain").maxNewTokens(12).build()));
+            assertEquals(List.of("plus", "minus", "plain"), new ArrayList<>(sweep.stream().map(Result::id).toList()));
             assertArrayEquals(steeredIds, sweep.get(0).newIds());
-            assertArrayEquals(negative.get(0).newIds(), sweep.get(1).newIds());
-            assertArrayEquals(java.util.Arrays.copyOf(plainIds, 12), sweep.get(2).newIds());
+            assertArrayEquals(negative, sweep.get(1).newIds());
+            assertArrayEquals(plainIds, sweep.get(2).newIds());
         }
+    }
+
+    /** The API's contracts: null arguments name the parameter, bad values say what, use after close says what closed. */
+    @Test
+    void contractsAtTheApisEdge(@TempDir Path dir) {
+        NullPointerException npe = assertThrows(NullPointerException.class, () -> Model.load(null));
+        assertEquals("file", npe.getMessage());
+        assertEquals("prompt", assertThrows(NullPointerException.class, () -> Request.prompt(null)).getMessage());
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> Request.prompt("x").maxNewTokens(-1));
+        assertThrows(dev.steer4j.InvalidInputException.class, () -> new dev.steer4j.Device("tpu"));
+        var missing = assertThrows(dev.steer4j.InvalidInputException.class, () -> Model.load(dir.resolve("nope.pt")));
+        assertTrue(missing.getMessage().contains("nope.pt"), missing.getMessage());
+
+        Path file = dir.resolve("tiny.pt");
+        try (var internal = Fixtures.freshConverted()) {
+            internal.save(file);
+        }
+        Model model = Model.load(file);
+        Session session = model.session();
+        SteeringVector love = model.vector().positive("Love").negative("Hate").at("transformer.h.1").build();
+        assertEquals("vector", assertThrows(NullPointerException.class, () -> session.add(null, 1)).getMessage());
+        var nan = assertThrows(dev.steer4j.InvalidInputException.class, () -> session.add(love, Double.NaN));
+        assertTrue(nan.getMessage().contains("finite"), nan.getMessage());
+        var noModule = assertThrows(dev.steer4j.InvalidInputException.class,
+                () -> model.vector().positive("a").negative("b").at("transformer.h.99").build());
+        assertTrue(noModule.getMessage().contains("transformer.h.99"), noModule.getMessage());
+        Edit edit = session.add(love, 1);
+        session.close();
+        var closedSession = assertThrows(IllegalStateException.class, () -> session.generate("x", 1));
+        assertTrue(closedSession.getMessage().contains("session is closed"), closedSession.getMessage());
+        model.close();
+        var closedModel = assertThrows(IllegalStateException.class, model::session);
+        assertTrue(closedModel.getMessage().contains("model is closed"), closedModel.getMessage());
+        var closedEdit = assertThrows(IllegalStateException.class, () -> edit.setCoefficient(2));
+        assertTrue(closedEdit.getMessage().contains("closed"), closedEdit.getMessage());
     }
 }

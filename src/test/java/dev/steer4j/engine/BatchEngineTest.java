@@ -1,8 +1,8 @@
 package dev.steer4j.engine;
 
 import dev.steer4j.Fixtures;
-import dev.steer4j.generate.Sampling;
-import dev.steer4j.hooks.Positions;
+import dev.steer4j.request.Sampling;
+import dev.steer4j.request.Positions;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.request.Request;
 import dev.steer4j.request.Result;

@@ -1,5 +1,6 @@
 package dev.steer4j.generate;
 
+import dev.steer4j.request.Sampling;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -2,7 +2,7 @@ package dev.steer4j.hooks;
 
 import dev.steer4j.generate.Generator;
 import dev.steer4j.Fixtures;
-import dev.steer4j.generate.Sampling;
+import dev.steer4j.request.Sampling;
 import dev.steer4j.model.Gpt2Model;
 import java.util.List;
 import org.junit.jupiter.api.Test;

@@ -1,10 +1,11 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.request.Positions;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Generator;
-import dev.steer4j.generate.Sampling;
+import dev.steer4j.request.Sampling;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Tensors;
 import java.util.List;

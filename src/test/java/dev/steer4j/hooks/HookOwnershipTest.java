@@ -1,5 +1,6 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.request.Positions;
 import dev.steer4j.generate.Generator;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,5 +1,6 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.request.Positions;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.Fixtures;
 import dev.steer4j.model.Gpt2Model;

@@ -3,7 +3,7 @@ package dev.steer4j.model;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
 import dev.steer4j.generate.Generator;
-import dev.steer4j.generate.Sampling;
+import dev.steer4j.request.Sampling;
 import org.junit.jupiter.api.Test;
 
 import static dev.steer4j.Fixtures.TOL;

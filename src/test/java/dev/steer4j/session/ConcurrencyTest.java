@@ -3,7 +3,7 @@ package dev.steer4j.session;
 import dev.steer4j.request.Request;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
-import dev.steer4j.generate.Sampling;
+import dev.steer4j.request.Sampling;
 import dev.steer4j.model.Gpt2Model;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.steer4j;
+package dev.steer4j.io;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

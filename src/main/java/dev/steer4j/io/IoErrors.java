@@ -1,5 +1,6 @@
-package dev.steer4j;
+package dev.steer4j.io;
 
+import dev.steer4j.InvalidInputException;
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
 import java.nio.file.AccessDeniedException;

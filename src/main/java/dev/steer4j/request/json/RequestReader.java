@@ -1,11 +1,13 @@
-package dev.steer4j.request;
+package dev.steer4j.request.json;
 
+import dev.steer4j.request.Steer;
+import dev.steer4j.request.Request;
 import dev.steer4j.InvalidInputException;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.steer4j.generate.Sampling;
-import dev.steer4j.hooks.Positions;
+import dev.steer4j.request.Sampling;
+import dev.steer4j.request.Positions;
 import dev.steer4j.steering.SteerSpec;
 import dev.steer4j.steering.VectorFiles;
 import dev.steer4j.steering.io.VectorSet;

@@ -1,4 +1,4 @@
-package dev.steer4j;
+package dev.steer4j.io;
 
 import java.io.IOException;
 import java.nio.file.AtomicMoveNotSupportedException;

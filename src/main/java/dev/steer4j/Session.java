@@ -1,0 +1,113 @@
+package dev.steer4j;
+
+import dev.steer4j.request.Positions;
+import dev.steer4j.request.Request;
+import dev.steer4j.request.Result;
+import dev.steer4j.session.SteeringSession;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Steering on one {@link Model}: the edits it adds apply to everything it runs; each {@link Request} may carry its
+ * own steering on top, and a list of requests runs as one batch (each result equals its request run alone).
+ * Closing it takes back every edit. A session serves one thread at a time (another thread's call is an
+ * IllegalStateException naming the thread that holds it); give each thread its own.
+ */
+public final class Session implements AutoCloseable {
+    private final SteeringSession session;
+
+    Session(Model model) {
+        this.session = SteeringSession.open(model.internal());
+    }
+
+    /**
+     * Continues {@code prompt} greedily under this session's edits.
+     *
+     * @param prompt the text to continue
+     * @param maxNewTokens how many tokens at most (fewer at end of text)
+     * @return the result
+     * @throws NullPointerException if {@code prompt} is null
+     * @throws InvalidInputException if the prompt is empty or does not fit the model with the new tokens
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public Result generate(String prompt, int maxNewTokens) {
+        return run(Request.prompt(prompt).maxNewTokens(maxNewTokens).build());
+    }
+
+    /**
+     * Runs one request: its own steering on top of this session's edits, its limit and sampling.
+     *
+     * @param request the request
+     * @return its result
+     * @throws NullPointerException if {@code request} is null
+     * @throws InvalidInputException if it cannot run on this model (the message says why)
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public Result run(Request request) {
+        Objects.requireNonNull(request, "request");
+        return session.run(List.of(request)).get(0);
+    }
+
+    /**
+     * Runs every request as one batch; results in request order. Every request is checked before any work.
+     *
+     * @param requests at least one request
+     * @return one result per request
+     * @throws NullPointerException if {@code requests} or one of them is null
+     * @throws InvalidInputException if one cannot run on this model (the message says which and why)
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public List<Result> run(List<Request> requests) {
+        Objects.requireNonNull(requests, "requests");
+        for (Request r : requests) Objects.requireNonNull(r, "requests contains null");
+        return session.run(requests);
+    }
+
+    /**
+     * Adds {@code coefficient × vector} at every position, for everything this session runs until removed.
+     *
+     * @param vector the vector (its modules say where)
+     * @param coefficient a finite number
+     * @return the edit, to change or take back
+     * @throws NullPointerException if {@code vector} is null
+     * @throws InvalidInputException if a module is not on this model or the width differs
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public Edit add(SteeringVector vector, double coefficient) {
+        return add(vector, coefficient, Positions.ALL);
+    }
+
+    /**
+     * Adds {@code coefficient × vector} at {@code where}, for everything this session runs until removed.
+     *
+     * @param vector the vector (its modules say where)
+     * @param coefficient a finite number
+     * @param where the positions it acts at
+     * @return the edit, to change or take back
+     * @throws NullPointerException if an argument is null
+     * @throws InvalidInputException if a module is not on this model or the width differs
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public Edit add(SteeringVector vector, double coefficient, Positions where) {
+        Objects.requireNonNull(vector, "vector");
+        Objects.requireNonNull(where, "where");
+        if (!Double.isFinite(coefficient)) throw new InvalidInputException("coefficient must be a finite number, got " + coefficient);
+        dev.steer4j.session.Edit edit = session.add(vector.set(), coefficient, where);
+        return new Edit() {
+            @Override public double coefficient() { return edit.coefficient(); }
+
+            @Override public void setCoefficient(double c) {
+                if (!Double.isFinite(c)) throw new InvalidInputException("coefficient must be a finite number, got " + c);
+                edit.setCoefficient(c);
+            }
+
+            @Override public void remove() { edit.remove(); }
+        };
+    }
+
+    /** Takes back every edit; the model stays open. */
+    @Override
+    public void close() {
+        session.close();
+    }
+}
