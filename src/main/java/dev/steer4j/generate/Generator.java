@@ -90,7 +90,7 @@ public final class Generator {
         listener.check(prompts);
         return model.kind() == Gpt2Model.Kind.STEER4J
                 ? new CachedDecoder(model, module, prompts, maxNewTokens, listener)
-                : new RecomputeDecoder(module, model.device(), prompts, listener);
+                : new RecomputeDecoder(model, module, prompts, listener);
     }
 
     /** Last-position logits of each prompt, run as one left-padded batch: {@code [B][V]}. */

@@ -41,6 +41,7 @@ public final class Gpt2Model implements AutoCloseable {
     private final int nLayer;
     private final GPT2Config config;
     private final Map<String, byte[]> extraFiles;
+    private final Path file;
     private final java.util.Set<AutoCloseable> dependents = new java.util.LinkedHashSet<>(); // sessions, closed first
     // calls hold the read side; close() takes the write side, so it waits for calls in flight to give way
     private final java.util.concurrent.locks.ReentrantReadWriteLock lifecycle = new java.util.concurrent.locks.ReentrantReadWriteLock();
@@ -50,6 +51,13 @@ public final class Gpt2Model implements AutoCloseable {
     Gpt2Model(JitModule module, Kind kind, GPT2Config config, GPT2Tokenizer tokenizer, Device device,
                       ScalarType dtype, int width, int nPositions, int vocabSize, int nLayer,
                       Map<String, byte[]> extraFiles) {
+        this(module, kind, config, tokenizer, device, dtype, width, nPositions, vocabSize, nLayer, extraFiles, null);
+    }
+
+    Gpt2Model(JitModule module, Kind kind, GPT2Config config, GPT2Tokenizer tokenizer, Device device,
+                      ScalarType dtype, int width, int nPositions, int vocabSize, int nLayer,
+                      Map<String, byte[]> extraFiles, Path file) {
+        this.file = file;
         this.module = module;
         this.kind = kind;
         this.config = config;
@@ -121,7 +129,7 @@ public final class Gpt2Model implements AutoCloseable {
             JitModule copy = Programs.locked(() -> module().clone());
             copy.to(target);
             return new Gpt2Model(copy, kind, config, tokenizer, device, target, width, nPositions, vocabSize, nLayer,
-                    extraFiles);
+                    extraFiles, file);
         }
         return rebuilt(target, false, false);
     }
@@ -236,6 +244,8 @@ public final class Gpt2Model implements AutoCloseable {
     /** The files a saved archive carries beside the program (marker, config, tokenizer), by name. */
     public Map<String, byte[]> archiveFiles() { return java.util.Collections.unmodifiableMap(extraFiles); }
     public Kind kind() { return kind; }
+    /** The {@code .pt} this model was loaded from; null for a model built in memory. */
+    public Path file() { return file; }
     /** Null for a foreign model. */
     public GPT2Config config() { return config; }
     public GPT2Tokenizer tokenizer() { return tokenizer; }
