@@ -11,8 +11,13 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Enumeration;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipFile;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -62,7 +67,7 @@ final class ModelArchive {
 
     static Gpt2Model loaded(Path file, Path tokenizerDir, Device device, JitModule m, ExtraFilesMap extra) {
         // the CRCs say the file is as written; this catches a model that was saved broken (e.g. training diverged)
-        java.util.Set<Long> seen = new java.util.HashSet<>(); // a tied embedding once
+        Set<Long> seen = new HashSet<>(); // a tied embedding once
         for (Map.Entry<String, Tensor> t : ModuleTree.tensors(m).entrySet()) {
             if (seen.add(t.getValue().data_ptr().address()) && !Tensors.allFinite(t.getValue())) {
                 throw new InvalidInputException(file + ": weight " + t.getKey() + " holds NaN or infinite values");
@@ -113,6 +118,28 @@ final class ModelArchive {
         }
         return new Gpt2Model(m, Gpt2Model.Kind.FOREIGN, null, tok, device, wte.scalar_type(), (int) wte.size(1),
                 (int) wpe.size(0), (int) wte.size(0), layers, files);
+    }
+
+    /**
+     * Whether {@code file} is a TorchScript archive, what {@code convert} and {@code export} write (and torch.jit.save):
+     * a zip whose one top folder holds {@code data.pkl} and {@code constants.pkl}. A {@code torch.save} checkpoint
+     * (data.pkl only) is not one. Reads the zip's directory only.
+     */
+    static boolean isTorchScriptArchive(Path file) {
+        try (ZipFile zip = new ZipFile(file.toFile())) {
+            Set<String> names = new HashSet<>();
+            for (Enumeration<? extends ZipEntry> e = zip.entries(); e.hasMoreElements(); ) {
+                names.add(e.nextElement().getName());
+            }
+            for (String n : names) {
+                if (n.endsWith("/data.pkl") && names.contains(n.substring(0, n.length() - "data.pkl".length()) + "constants.pkl")) {
+                    return true;
+                }
+            }
+            return false;
+        } catch (IOException e) {
+            return false; // not a zip
+        }
     }
 
     /** Saves {@code program} with {@code files} as the archive's extra files (null entries skipped), atomically. */
