@@ -4,6 +4,10 @@ import dev.steer4j.InvalidInputException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.steer4j.io.IoErrors;
+import dev.steer4j.io.OutputFiles;
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -31,6 +35,50 @@ public final class ResultLog implements AutoCloseable {
     private final Set<String> done = new HashSet<>();
     private final Set<Long> doneLines = new HashSet<>();
     private long errors;
+
+    /**
+     * What {@code batch --out} may be when it exists: a results file, that is a file with at least one record
+     * line, as {@link #open} resumes it (damaged lines beside records are fine: open drops them). Reads up to the
+     * first record; a line longer than 64 MiB is no record.
+     */
+    public static final OutputFiles.Kind KIND = new OutputFiles.Kind() {
+        @Override public String description() { return "a steer4j results file (no result record in it)"; }
+
+        @Override public boolean matches(Path file) throws IOException { return hasRecord(file); }
+    };
+
+    private static final int MAX_RECORD_BYTES = 64 << 20;
+
+    static boolean hasRecord(Path file) throws IOException {
+        try (InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
+            ByteArrayOutputStream line = new ByteArrayOutputStream();
+            boolean tooLong = false;
+            for (int c = in.read(); c >= 0; c = in.read()) {
+                if (c != '\n') {
+                    if (line.size() < MAX_RECORD_BYTES) line.write(c);
+                    else tooLong = true;
+                    continue;
+                }
+                if (!tooLong && isRecord(line.toByteArray())) return true;
+                line.reset();
+                tooLong = false;
+            }
+            return false; // a torn last line is no record
+        }
+    }
+
+    private static boolean isRecord(byte[] bytes) {
+        try {
+            return isRecord(JSON.readTree(bytes));
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** A result record has an id; an error record of a line without one has its line number. */
+    private static boolean isRecord(JsonNode node) {
+        return node != null && node.isObject() && (node.hasNonNull("id") || node.has("line"));
+    }
 
     private ResultLog(Path file, FileChannel channel) {
         this.file = file;
@@ -102,10 +150,9 @@ public final class ResultLog implements AutoCloseable {
     private boolean remember(byte[] bytes) {
         try {
             JsonNode node = JSON.readTree(bytes);
-            if (node == null || !node.isObject()) return false;
+            if (!isRecord(node)) return false;
             if (node.hasNonNull("id")) done.add(node.get("id").asText());
-            else if (node.has("line")) doneLines.add(node.get("line").asLong());
-            else return false;
+            else doneLines.add(node.get("line").asLong());
             if (node.has("error")) errors++;
             return true;
         } catch (IOException e) {

@@ -2,6 +2,7 @@ package dev.steer4j.batch;
 
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.io.IoErrors;
+import dev.steer4j.io.OutputFiles;
 import dev.steer4j.engine.BatchEngine;
 import dev.steer4j.request.Sampling;
 import dev.steer4j.request.Request;
@@ -72,27 +73,17 @@ public final class ResumableBatch {
 
     private ResumableBatch() {}
 
-    /** By identity, not by name: through ./, symbolic links and hard links alike. */
-    private static boolean sameFile(Path in, Path out) {
-        if (in.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) return true;
-        try {
-            return Files.exists(in) && Files.exists(out) && Files.isSameFile(in, out);
-        } catch (java.io.IOException e) {
-            return false; // unreadable: opening it says why
-        }
-    }
-
     public static Summary run(SteeringSession session, Options o, Progress progress) {
-        if (sameFile(o.in(), o.out())) {
-            throw new InvalidInputException("the output " + o.out() + " is the input file itself (" + o.in() + "): give a new path");
-        }
+        // the file rule of every output (OutputFiles); that the output is a results file is ResultLog's to say
+        OutputFiles.requireDistinct(new OutputFiles.Named("output", o.out()), List.of(new OutputFiles.Named("input", o.in())));
         // not requireFile: a pipe is a fine input (the job streams it)
         if (Files.isDirectory(o.in())) throw new InvalidInputException("input " + o.in() + " is a directory, not a file");
         if (!Files.exists(o.in())) throw new InvalidInputException("input not found: " + o.in());
         RequestReader reader = new RequestReader(java.util.Arrays.asList(o.in().toAbsolutePath().getParent()), o.steer(), o.maxNewTokens(), o.sampling());
         long start = System.nanoTime();
-        try (ResultLog log = ResultLog.open(o.out());
-             BatchEngine engine = session.engine(o.maxBatch());
+        // the engine first: one that does not fit in memory is refused before the output is created
+        try (BatchEngine engine = session.engine(o.maxBatch());
+             ResultLog log = ResultLog.open(o.out());
              InputStream in = Files.newInputStream(o.in());
              LineReader lines = new LineReader(in)) {
             long earlierErrors = log.errors();

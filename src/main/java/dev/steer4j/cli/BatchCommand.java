@@ -1,6 +1,8 @@
 package dev.steer4j.cli;
 
 import dev.steer4j.InvalidInputException;
+import dev.steer4j.MemoryLimitException;
+import dev.steer4j.batch.ResultLog;
 import dev.steer4j.batch.ResumableBatch;
 import dev.steer4j.request.Sampling;
 import dev.steer4j.model.Gpt2Model;
@@ -57,6 +59,10 @@ final class BatchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        // --out: never a file read (--in, the model, its tokenizer, --steer vectors); an existing file only if it is a
+        // results file, which the job resumes
+        Outputs.check("--out", out, ResultLog.KIND, Outputs.file("--in", in), Outputs.model(modelOptions),
+                Outputs.steer("--steer", steerOptions.steer));
         int slots = maxBatch == null ? DEFAULT_MAX_BATCH : maxBatch;
         if (slots < 1) throw new InvalidInputException("--max-batch must be >= 1, got " + slots);
         if (maxNewTokens < 0) throw new InvalidInputException("--max-new-tokens must be >= 0, got " + maxNewTokens);
@@ -66,6 +72,8 @@ final class BatchCommand implements Callable<Integer> {
         try (Gpt2Model model = modelOptions.load(); SteeringSession session = SteeringSession.open(model);
              Bar bar = new Bar(main)) {
             summary = ResumableBatch.run(session, options, bar);
+        } catch (MemoryLimitException e) { // the engine's slots, refused before anything was allocated or written
+            throw e.withSubject("--max-batch " + slots);
         }
         long bad = summary.errors() + summary.earlierErrors();
         String line = String.format(Locale.ROOT, "batch: %d requests done, %d skipped (already in %s), %d bad lines%s;"

@@ -1,6 +1,7 @@
 package dev.steer4j.cli;
 
 import dev.steer4j.InvalidInputException;
+import dev.steer4j.MemoryLimitException;
 import dev.steer4j.bench.Bench;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.model.Gpt2Model;
@@ -74,6 +75,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        // --profile: never a file read (model, tokenizer, vectors); an existing file only if it is a trace
+        Outputs.check("--profile", profile, Profiler.TRACE, Outputs.model(modelOptions), Outputs.steer("--steer", steerOptions.steer));
         if (batch < 1 || promptTokens < 1 || newTokens < 1 || repeats < 1 || warmup < 0 || soakCalls < 0) {
             throw new InvalidInputException("--batch, --prompt-tokens, --new-tokens and --repeats must be >= 1");
         }
@@ -86,6 +89,11 @@ final class BenchCommand implements Callable<Integer> {
         if (promptTokens + newTokens > model.maxPositions()) {
             throw new InvalidInputException("--prompt-tokens + --new-tokens = " + (promptTokens + newTokens)
                     + " exceeds the model's " + model.maxPositions() + " positions");
+        }
+        try { // before the prompts, vectors and caches of --batch rows are made
+            dev.steer4j.generate.Generator.requireBatchMemory(model, batch, promptTokens, newTokens);
+        } catch (MemoryLimitException e) {
+            throw e.withSubject("--batch " + batch);
         }
         Profiler profiler = profile == null ? null : Profiler.start();
         HookedModel steered = steerOptions.apply(model);

@@ -37,6 +37,9 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // --out: never a file of the checkpoint read; an existing file only if it is a .pt archive (a model converted
+        // before, say), never a checkpoint's weights or someone's notes
+        Outputs.check("--out", out, Gpt2Model.ARCHIVE, Outputs.checkpoint(hf));
         ScalarType type = Tensors.parseFloatType(dtype);
         Gpt2Model model;
         try (HfCheckpoint ck = HfCheckpoint.open(hf)) {

@@ -59,6 +59,10 @@ final class ExportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // --out: never the model or a vector file read (exporting over the model would lose it); an existing file only
+        // if it is a .pt archive (an earlier export)
+        Outputs.check("--out", out, Gpt2Model.ARCHIVE, Outputs.model(modelOptions), Outputs.steer("--steer", steer),
+                Outputs.steer("--steer-rows", steerRows));
         Gpt2Model model = program();
         boolean zeros = zeroWeights || shape != null;
         try (HookedModel hm = new HookedModel(model)) {

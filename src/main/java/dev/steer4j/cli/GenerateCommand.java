@@ -66,6 +66,9 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        // --profile: never a file read (model, tokenizer, vectors, requests); an existing file only if it is a trace
+        Outputs.check("--profile", profile, dev.steer4j.profile.Profiler.TRACE, Outputs.model(modelOptions),
+                Outputs.steer("--steer", steerOptions.steer), Outputs.file("--requests", requests.file));
         requests.checkExclusive(prompts);
         Sampling sampling = sampling();
         if (requests.given()) return runRequests(sampling);

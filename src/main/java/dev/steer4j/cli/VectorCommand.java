@@ -67,6 +67,8 @@ final class VectorCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        // --out: never the model, its tokenizer or the pairs read; an existing file only if it is a vector file
+        Outputs.check("--out", out, VectorFiles.KIND, Outputs.model(modelOptions), Outputs.file("--pairs", pairs));
         boolean actAdd = positive != null || negative != null;
         if (actAdd == (pairs != null)) {
             throw new InvalidInputException("give either --positive and --negative, or --pairs");

@@ -1,6 +1,7 @@
 package dev.steer4j.engine;
 
 import dev.steer4j.InvalidInputException;
+import dev.steer4j.MemoryLimitException;
 import dev.steer4j.model.ForwardListener;
 import dev.steer4j.generate.LeftPadding;
 import dev.steer4j.generate.RequestSampler;
@@ -8,14 +9,18 @@ import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.model.Gpt2Program;
 import dev.steer4j.profile.Profiler;
+import dev.steer4j.runtime.MemoryBudget;
 import dev.steer4j.runtime.NativeArena;
 import dev.steer4j.runtime.Tensors;
 import dev.steer4j.request.Request;
 import dev.steer4j.request.Result;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Set;
 import java.util.function.IntConsumer;
 import java.util.function.Supplier;
 import org.bytedeco.javacpp.LongPointer;
@@ -102,6 +107,7 @@ public final class BatchEngine implements AutoCloseable {
         if (hooks.model().kind() != Gpt2Model.Kind.STEER4J) {
             throw new InvalidInputException("continuous batching needs a steer4j program (convert the model with `steer4j convert`)");
         }
+        requireMemory(hooks.model(), slots); // before the first per-slot array
         this.model = hooks.model();
         this.hooks = hooks;
         this.steering = steering;
@@ -113,6 +119,31 @@ public final class BatchEngine implements AutoCloseable {
 
     public int slots() {
         return active.length;
+    }
+
+    /** Java heap per slot: its Slot reference, a step's token, its row's steering set, the cache's index arrays. */
+    private static final long HEAP_BYTES_PER_SLOT = 128;
+    /** Native per slot: the next ids, positions, prompt lengths and row index (longs), and a host copy of the ids. */
+    private static final long NATIVE_BYTES_PER_SLOT = 5 * Long.BYTES;
+
+    /**
+     * Refuses, before anything is allocated, an engine of {@code slots} that cannot fit: on the model's device its
+     * smallest KV cache ({@link SlotCache#SMALLEST} columns), its per-slot tensors and one decode step's logits
+     * ({@code [slots, vocab]}); on the Java heap its per-slot state and one sampled step's logits as floats. A
+     * cache that grows later (a longer request) is checked again before it grows ({@link #fitting}). A prefill's
+     * scratch caches (at most half the cache) and the activations of a forward pass are not counted.
+     */
+    public static void requireMemory(Gpt2Model model, int slots) {
+        String subject = "an engine of " + slots(slots);
+        long cache = SlotCache.bytes(model, slots, SlotCache.SMALLEST);
+        long logits = model.logitsBytes(slots);
+        long onDevice = MemoryBudget.sum(cache, MemoryBudget.product(slots, NATIVE_BYTES_PER_SLOT), logits);
+        MemoryBudget.require(subject, "its KV cache at the smallest (" + MemoryLimitException.human(cache) + ": "
+                + SlotCache.SMALLEST + " columns, " + model.layers() + " layers, width " + model.width() + ", "
+                + Tensors.floatTypeName(model.dtype()) + ") and one decode step's logits ("
+                + MemoryLimitException.human(logits) + ")", onDevice, MemoryBudget.forTensors(model.device()));
+        long heap = MemoryBudget.product(slots, MemoryBudget.sum(HEAP_BYTES_PER_SLOT, 4L * model.vocabSize()));
+        MemoryBudget.requireHeap(subject, "its per-slot state and one sampled step's logits as floats", heap);
     }
 
     /** Where the time went: prefills and decode steps, counts and seconds. */
@@ -241,8 +272,10 @@ public final class BatchEngine implements AutoCloseable {
 
     /** Steers each admitted slot, prefills them all in one left-padded batch, and records their first tokens. */
     private void admit(List<Admission> batch) {
+        batch = fitting(batch);
+        if (batch.isEmpty()) return;
         int span = 0;
-        for (Admission a : batch) span = Math.max(span, a.request().prompt.length + a.request().request.maxNewTokens());
+        for (Admission a : batch) span = Math.max(span, span(a));
         if (cache == null) {
             cache = new SlotCache(model, active.length, span);
             // kept across steps: out of any scope (the cache and these are closed by close())
@@ -283,6 +316,44 @@ public final class BatchEngine implements AutoCloseable {
             record(a.slot(), first[i]);
         }
         stepped();
+    }
+
+    private static String slots(int n) {
+        return n == 1 ? "1 slot" : n + " slots";
+    }
+
+    private static int span(Admission a) {
+        return a.request().prompt.length + a.request().request.maxNewTokens();
+    }
+
+    /**
+     * The admissions whose span the cache can hold, growing it only where memory allows: the caches a request's
+     * span asks for are checked against the memory there is before they are allocated, and a request that would
+     * need more fails alone (bytes needed and available in its message) while the others run.
+     */
+    private List<Admission> fitting(List<Admission> batch) {
+        int held = cache == null ? 0 : cache.capacity() / 2; // the span the cache holds without growing
+        List<Admission> bySpan = new ArrayList<>(batch);
+        bySpan.sort(Comparator.comparingInt(BatchEngine::span));
+        Set<Admission> refused = new HashSet<>();
+        for (Admission a : bySpan) {
+            int span = span(a);
+            if (span <= held) continue;
+            int capacity = SlotCache.capacityFor(span, model.maxPositions());
+            try {
+                MemoryBudget.require("a request of " + span + " positions (prompt and new tokens)", "the KV cache of "
+                                + slots(active.length) + " at " + capacity + " columns (" + Tensors.floatTypeName(model.dtype()) + ")",
+                        SlotCache.bytes(model, active.length, capacity), MemoryBudget.forTensors(model.device()));
+                held = capacity / 2;
+            } catch (MemoryLimitException e) {
+                refused.add(a);
+                sink.failed(a.request().index, a.request().request, e.getMessage());
+            }
+        }
+        if (refused.isEmpty()) return batch;
+        List<Admission> kept = new ArrayList<>();
+        for (Admission a : batch) if (!refused.contains(a)) kept.add(a);
+        return kept;
     }
 
     private void stepped() {

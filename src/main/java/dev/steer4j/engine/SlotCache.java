@@ -2,6 +2,7 @@ package dev.steer4j.engine;
 
 import dev.steer4j.model.GPT2Config;
 import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.runtime.MemoryBudget;
 import dev.steer4j.runtime.NativeArena;
 import dev.steer4j.runtime.Tensors;
 import org.bytedeco.javacpp.PointerScope;
@@ -24,7 +25,8 @@ import org.bytedeco.pytorch.global.torch;
  * columns its slot's previous request used, now free). The clock starts at {@code C/2} and, when it reaches
  * {@code C}, the newest {@code C/2} columns move to the front: each live request spans at most {@code C/2}
  * columns, so none is cut. {@code C} doubles (up to twice the model's positions) when a longer request
- * arrives. Memory is bounded by slots × 2 × n_positions whatever the input.
+ * arrives. Memory is bounded by slots × 2 × n_positions whatever the input; each allocation is checked against the
+ * memory there is before it is made ({@link BatchEngine#requireMemory}, and its admissions for growth).
  *
  * <p>What it keeps is owned by its arena; every method's temporaries (views, scalars, options) live in a
  * pointer scope of that call, so nothing of it is left to the GC.
@@ -46,6 +48,8 @@ final class SlotCache implements AutoCloseable {
     final Tensor promptLengths; // [S]
     final Tensor rows;         // [S] 0..S-1
     private final NativeArena arena = new NativeArena("slot cache");
+    /** The fewest columns a cache has. */
+    static final int SMALLEST = 64;
 
     SlotCache(Gpt2Model model, int slots, int firstSpan) {
         this.model = model;
@@ -165,9 +169,22 @@ final class SlotCache implements AutoCloseable {
     }
 
     private int capacityFor(int span) {
-        int c = 64;
+        return capacityFor(span, maxSpan);
+    }
+
+    /** The columns a cache gets for a request of {@code span} positions on a model of {@code maxSpan}. */
+    static int capacityFor(int span, int maxSpan) {
+        int c = SMALLEST;
         while (c / 2 < span && c < 2 * maxSpan) c *= 2;
         return Math.max(c, 2 * Math.min(span, maxSpan));
+    }
+
+    /**
+     * What the caches of {@code slots} × {@code capacity} columns take on the model's device: keys and values of every
+     * layer, and the key padding (one byte per column).
+     */
+    static long bytes(Gpt2Model model, long slots, long capacity) {
+        return MemoryBudget.sum(model.kvCacheBytes(slots, capacity), MemoryBudget.product(slots, capacity));
     }
 
     /** New caches of {@code newCapacity}; the {@code keep} columns before {@code oldClock} come along. */

@@ -4,8 +4,10 @@ import dev.steer4j.request.Sampling;
 import dev.steer4j.model.ProgramSource;
 import dev.steer4j.model.ForwardListener;
 import dev.steer4j.InvalidInputException;
+import dev.steer4j.MemoryLimitException;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.profile.Profiler;
+import dev.steer4j.runtime.MemoryBudget;
 import dev.steer4j.runtime.Tensors;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -73,6 +75,29 @@ public final class Generator {
         }
     }
 
+    /**
+     * Refuses, before anything is allocated, a batch of {@code rows} prompts (the longest {@code width} tokens) with
+     * {@code maxNewTokens} new tokens that a steer4j program cannot run here: on the model's device its KV cache of
+     * width + new tokens columns, key padding, the prompt tensors and the last position's logits; on the Java heap
+     * those logits as floats (read, then split by row) and the prompts. Activations of a forward pass are not counted,
+     * nor is anything for a foreign model (no KV cache: it recomputes every step).
+     */
+    public static void requireBatchMemory(Gpt2Model model, int rows, int width, int maxNewTokens) {
+        if (model.kind() != Gpt2Model.Kind.STEER4J) return;
+        String subject = "a batch of " + rows + " prompts";
+        long columns = (long) width + maxNewTokens;
+        long cache = model.kvCacheBytes(rows, columns);
+        long logits = model.logitsBytes(rows);
+        long inputs = MemoryBudget.product(rows, width, 3 * Long.BYTES); // ids, positions, hook positions
+        MemoryBudget.require(subject, "its KV cache (" + MemoryLimitException.human(cache) + ": " + columns + " columns, "
+                        + model.layers() + " layers, width " + model.width() + ", " + Tensors.floatTypeName(model.dtype())
+                        + ") and its logits (" + MemoryLimitException.human(logits) + ")",
+                MemoryBudget.sum(cache, MemoryBudget.product(rows, columns), inputs, logits), MemoryBudget.forTensors(model.device()));
+        long heap = MemoryBudget.sum(MemoryBudget.product(rows, model.vocabSize(), 2 * Float.BYTES),
+                MemoryBudget.product(rows, width, Integer.BYTES));
+        MemoryBudget.requireHeap(subject, "its logits as floats", heap);
+    }
+
     /** The program as it stands now; asked before any inference mode or pointer scope opens, since it may build. */
     private record Program(JitModule module, ForwardListener listener) {}
 
@@ -85,6 +110,9 @@ public final class Generator {
             throw new InvalidInputException("no prompts given");
         }
         for (int[] p : prompts) checkFits(model, Arrays.toString(p), p.length, maxNewTokens);
+        int width = 0;
+        for (int[] p : prompts) width = Math.max(width, p.length);
+        requireBatchMemory(model, prompts.length, width, maxNewTokens);
         JitModule module = program.module();
         ForwardListener listener = program.listener();
         listener.check(prompts);

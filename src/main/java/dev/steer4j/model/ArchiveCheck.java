@@ -78,6 +78,16 @@ final class ArchiveCheck {
         }
     }
 
+    /** Whether {@code file} has a TorchScript archive's layout (its zip directory only; no CRCs read). */
+    static boolean isTorchScriptArchive(Path file) {
+        try (ZipFile zip = new ZipFile(file.toFile())) {
+            layout(file, zip, Collections.list(zip.entries()));
+            return true;
+        } catch (IOException | InvalidInputException e) {
+            return false;
+        }
+    }
+
     /**
      * The records libtorch needs, in the folder it reads: the folder of the zip directory's first record (as
      * PyTorchStreamReader does); records outside it are invisible to libtorch.

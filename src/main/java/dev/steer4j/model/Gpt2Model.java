@@ -2,7 +2,10 @@ package dev.steer4j.model;
 
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.io.IoErrors;
+import dev.steer4j.io.OutputFiles;
 import dev.steer4j.runtime.Devices;
+import dev.steer4j.runtime.MemoryBudget;
+import dev.steer4j.runtime.Tensors;
 import dev.steer4j.tokenizer.GPT2Tokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -29,6 +32,16 @@ public final class Gpt2Model implements AutoCloseable {
     static final String MARKER = "steer4j.json";
     /** The extra file that marks a hooked program written by {@code steer4j export}. */
     public static final String EXPORT_MANIFEST = "steer4j-export.json";
+
+    /**
+     * What {@code convert --out} and {@code export --out} may replace: a TorchScript {@code .pt} archive (a model, an
+     * exported program). Not a {@code torch.save} checkpoint, a safetensors file, or anything else.
+     */
+    public static final OutputFiles.Kind ARCHIVE = new OutputFiles.Kind() {
+        @Override public String description() { return "a TorchScript .pt archive"; }
+
+        @Override public boolean matches(Path file) { return ModelArchive.isTorchScriptArchive(file); }
+    };
 
     private final JitModule module;
     private final Kind kind;
@@ -255,5 +268,19 @@ public final class Gpt2Model implements AutoCloseable {
     public int maxPositions() { return nPositions; }
     public int vocabSize() { return vocabSize; }
     public int layers() { return nLayer; }
+
+    /**
+     * Bytes of a KV cache of {@code rows} × {@code columns} in this model's dtype, keys and values of every layer:
+     * rows × layers × 2 × heads × columns × head width × element bytes (heads × head width = the model's width).
+     * Saturates at Long.MAX_VALUE, a size no machine has.
+     */
+    public long kvCacheBytes(long rows, long columns) {
+        return MemoryBudget.product(rows, nLayer, 2, width, columns, Tensors.elementBytes(dtype));
+    }
+
+    /** Bytes of one position's logits for {@code rows} rows in this model's dtype. */
+    public long logitsBytes(long rows) {
+        return MemoryBudget.product(rows, vocabSize, Tensors.elementBytes(dtype));
+    }
     public boolean isCpu() { return Devices.isCpu(device); }
 }

@@ -16,6 +16,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -204,6 +205,15 @@ final class ModelArchive {
         return new Gpt2Model(m, Gpt2Model.Kind.FOREIGN, null, tok, device, wte.scalar_type(), (int) wte.size(1),
                 (int) wpe.size(0), (int) wte.size(0), layers, files, file);
     }
+
+    /**
+     * Whether {@code file} is a TorchScript archive, what {@code convert} and {@code export} write (and torch.jit.save):
+     * laid out as {@link ArchiveCheck} requires. A {@code torch.save} checkpoint is not one.
+     */
+    static boolean isTorchScriptArchive(Path file) {
+        return ArchiveCheck.isTorchScriptArchive(file);
+    }
+
 
     /** Saves {@code program} with {@code files} as the archive's extra files (null entries skipped), atomically. */
     static void write(JitModule program, Map<String, byte[]> files, Path out) throws IOException {

@@ -1,6 +1,9 @@
 package dev.steer4j.profile;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import dev.steer4j.InvalidInputException;
+import dev.steer4j.io.OutputFiles;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -32,7 +35,45 @@ public final class Profiler {
         void close();
     }
 
+    /**
+     * What {@code --profile} may replace: a JSON trace, as Chrome and Perfetto read one: an object with
+     * {@code traceEvents} (what this class writes), or an array of event objects. Read as a stream, stopping
+     * at the answer.
+     */
+    public static final OutputFiles.Kind TRACE = new OutputFiles.Kind() {
+        @Override public String description() { return "a JSON trace (an object with traceEvents)"; }
+
+        @Override public boolean matches(Path file) { return isTrace(file); }
+    };
+
     private Profiler() {}
+
+    static boolean isTrace(Path file) {
+        try (JsonParser p = new ObjectMapper().getFactory().createParser(file.toFile())) {
+            JsonToken t = p.nextToken();
+            if (t == JsonToken.START_ARRAY) {
+                t = p.nextToken();
+                if (t == JsonToken.END_ARRAY) return true;
+                if (t != JsonToken.START_OBJECT) return false;
+                while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
+                    if (p.currentName().equals("ph")) return true;
+                    p.nextToken();
+                    p.skipChildren();
+                }
+                return false;
+            }
+            if (t != JsonToken.START_OBJECT) return false;
+            while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                t = p.nextToken();
+                if (name.equals("traceEvents")) return t == JsonToken.START_ARRAY;
+                p.skipChildren();
+            }
+            return false;
+        } catch (IOException e) {
+            return false; // not JSON
+        }
+    }
 
     /** Starts recording on this thread. */
     public static Profiler start() {

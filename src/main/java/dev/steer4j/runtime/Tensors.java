@@ -54,6 +54,14 @@ public final class Tensors {
         return t.toString().toLowerCase();
     }
 
+    /** Bytes of one element of a float type (what memory checks count). */
+    public static int elementBytes(ScalarType type) {
+        ScalarType t = type.intern();
+        if (t == ScalarType.Half || t == ScalarType.BFloat16) return 2;
+        if (t == ScalarType.Double) return 8;
+        return 4;
+    }
+
     /** The lowest finite value of a float type: what blocked attention scores get added (Gpt2Program). */
     public static double lowestFinite(ScalarType type) {
         ScalarType t = type.intern();

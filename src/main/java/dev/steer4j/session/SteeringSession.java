@@ -1,5 +1,6 @@
 package dev.steer4j.session;
 
+import dev.steer4j.MemoryLimitException;
 import dev.steer4j.request.Result;
 import dev.steer4j.request.Request;
 import dev.steer4j.InvalidInputException;
@@ -223,7 +224,13 @@ public final class SteeringSession implements AutoCloseable {
     private List<Result> runHeld(List<Request> requests, int[] streams, IntConsumer onStep) {
         int[][] ids = checkAll(requests);
         if (model.kind() == Gpt2Model.Kind.STEER4J) {
-            try (BatchEngine engine = engine(requests.size())) {
+            BatchEngine engine;
+            try {
+                engine = engine(requests.size());
+            } catch (MemoryLimitException e) {
+                throw e.withSubject("a batch of " + requests.size() + " requests");
+            }
+            try (engine) {
                 return engine.runAll(requests, streams, onStep);
             }
         }

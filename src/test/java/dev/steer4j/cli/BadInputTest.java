@@ -45,11 +45,11 @@ class BadInputTest {
         Path disk = tmp.resolve("disk");
         withTmpfs(disk, "4m", () -> {
             Path old = disk.resolve("old.pt");
-            Files.writeString(old, "keep me");
+            byte[] kept = tinyArchive(old); // a .pt archive: what convert may replace (OutputFiles)
             // fails in the middle of the weights (libtorch used to abort the JVM here)
             String msg = Cli.run("convert", "--hf", Fixtures.TINY.toString(), "--out", old.toString()).badInput();
             assertTrue(msg.contains("cannot write " + old + ": no space left on device"), msg);
-            assertEquals("keep me", Files.readString(old));
+            org.junit.jupiter.api.Assertions.assertArrayEquals(kept, Files.readAllBytes(old));
             msg = Cli.run("export", "--model", model, "--out", disk.resolve("e.pt").toString()).badInput();
             assertTrue(msg.contains("no space left on device"), msg);
             assertOnly(disk, "old.pt");
@@ -292,6 +292,18 @@ class BadInputTest {
         } finally {
             new ProcessBuilder("umount", "-l", dir.toString()).inheritIO().start().waitFor();
         }
+    }
+
+    /** A few bytes laid out as a TorchScript archive (data.pkl, constants.pkl, code/, version); returns them. */
+    private static byte[] tinyArchive(Path file) throws IOException {
+        try (java.util.zip.ZipOutputStream zip = new java.util.zip.ZipOutputStream(Files.newOutputStream(file))) {
+            for (String name : new String[] {"old/data.pkl", "old/constants.pkl", "old/code/__torch__.py", "old/version"}) {
+                zip.putNextEntry(new java.util.zip.ZipEntry(name));
+                zip.write((name.endsWith("version") ? "3" : "keep me").getBytes(StandardCharsets.UTF_8));
+                zip.closeEntry();
+            }
+        }
+        return Files.readAllBytes(file);
     }
 
     /** Writes {@code file} until the disk is full. */
