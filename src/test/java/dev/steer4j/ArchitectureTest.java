@@ -69,7 +69,7 @@ class ArchitectureTest {
                 .whereLayer("batch").mayOnlyAccessLayers("base", "runtime", "request", "model", "generate", "steering",
                         "request.json", "engine", "session")
                 .whereLayer("bench").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",
-                        "steering", "session")
+                        "steering", "engine", "session")
                 .whereLayer("spark").mayOnlyAccessLayers("base", "runtime", "request", "model", "generate", "steering",
                         "request.json", "engine", "session")
                 .check(classes);

@@ -1,20 +1,27 @@
 package dev.steer4j.bench;
 
+import dev.steer4j.engine.BatchEngine;
+import dev.steer4j.engine.RowSteering;
 import dev.steer4j.generate.Generator;
+import dev.steer4j.request.Request;
 import dev.steer4j.request.Sampling;
 import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
 import dev.steer4j.request.Positions;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Tensors;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.IntConsumer;
 
 /**
  * Steered against unsteered generation in one process: after a warm-up, each repeat runs both sides on the
  * same random prompts, alternating which goes first, so both see the same machine state. Greedy, exactly N new tokens
- * (no EOS stop), a batch of B prompts of P random tokens.
+ * (no EOS stop), a batch of B prompts of P random one-token words, as one static batch on the engine (what
+ * {@code generate} runs).
  */
 public final class Bench {
     public record Settings(int batch, int promptTokens, int newTokens, int repeats, int warmup, long seed) {}
@@ -67,9 +74,13 @@ public final class Bench {
     }
 
     public static Map<String, Object> run(Gpt2Model model, HookedModel steered, Settings s) {
-        int[][] prompts = randomPrompts(model, s);
-        Generator plain = new Generator(model).ignoringEos();
-        Generator hooked = new Generator(steered.model(), steered).ignoringEos();
+        try (HookedModel bare = new HookedModel(model); Side plain = Side.of(bare, s); Side hooked = Side.of(steered, s)) {
+            return run(model, plain, hooked, s);
+        }
+    }
+
+    private static Map<String, Object> run(Gpt2Model model, Side plain, Side hooked, Settings s) {
+        List<String> prompts = randomPrompts(model, s);
         for (int i = 0; i < s.warmup(); i++) {
             time(plain, prompts, s);
             time(hooked, prompts, s);
@@ -108,22 +119,79 @@ public final class Bench {
         return out;
     }
 
-    private static Run time(Generator g, int[][] prompts, Settings s) {
+    /**
+     * One side of the comparison: what users run. A steer4j program runs on the engine (a static batch: every
+     * request admitted at once); a foreign model, which has no KV cache and so no engine, by recompute.
+     */
+    private interface Side extends AutoCloseable {
+        /** Greedy, exactly {@code newTokens} each (through EOS); {@code onStep} told each step done. */
+        void generate(List<String> prompts, int newTokens, IntConsumer onStep);
+
+        @Override
+        void close();
+
+        static Side of(HookedModel hooks, Settings s) {
+            Gpt2Model model = hooks.model();
+            if (model.kind() == Gpt2Model.Kind.FOREIGN) {
+                Generator g = new Generator(model, hooks).ignoringEos();
+                return new Side() {
+                    @Override public void generate(List<String> prompts, int n, IntConsumer onStep) {
+                        g.generateIds(g.encode(prompts, n), n, Sampling.GREEDY, onStep);
+                    }
+
+                    @Override public void close() {}
+                };
+            }
+            RowSteering rows = new RowSteering(hooks);
+            BatchEngine engine = new BatchEngine(hooks, rows, s.batch(), model::use).ignoringEos();
+            return new Side() {
+                @Override public void generate(List<String> prompts, int n, IntConsumer onStep) {
+                    List<Request> requests = new ArrayList<>();
+                    for (String p : prompts) requests.add(Request.of(null, p, n));
+                    engine.runAll(requests, new int[requests.size()], onStep);
+                }
+
+                @Override public void close() {
+                    engine.close();
+                    rows.close();
+                }
+            };
+        }
+    }
+
+    private static Run time(Side side, List<String> prompts, Settings s) {
         long[] stamps = new long[s.newTokens() + 1];
         stamps[0] = System.nanoTime();
-        g.generateIds(prompts, s.newTokens(), Sampling.GREEDY, step -> stamps[step] = System.nanoTime());
+        side.generate(prompts, s.newTokens(), step -> stamps[step] = System.nanoTime());
         double prefill = (stamps[1] - stamps[0]) / 1e6;
         double decode = s.newTokens() > 1 ? (stamps[s.newTokens()] - stamps[1]) / 1e6 / (s.newTokens() - 1) : 0;
         double total = (stamps[s.newTokens()] - stamps[0]) / 1e9;
-        return new Run(prefill, decode, (double) prompts.length * s.newTokens() / total);
+        return new Run(prefill, decode, (double) prompts.size() * s.newTokens() / total);
     }
 
-    private static int[][] randomPrompts(Gpt2Model model, Settings s) {
+    /**
+     * Prompts of exactly {@code promptTokens} tokens: random vocabulary words (" " + letters, each one token), which
+     * encode back to the same ids, so every run sees the same lengths.
+     */
+    private static List<String> randomPrompts(Gpt2Model model, Settings s) {
         SplittableRandom rnd = new SplittableRandom(s.seed());
-        int[][] p = new int[s.batch()][s.promptTokens()];
-        // ids below 50000 avoid the end-of-text token and keep to ordinary vocabulary
-        for (int[] row : p) for (int t = 0; t < row.length; t++) row[t] = rnd.nextInt(Math.min(50000, model.vocabSize()));
-        return p;
+        var tokenizer = model.tokenizer();
+        int limit = Math.min(50000, model.vocabSize()); // below the end-of-text token
+        List<String> prompts = new ArrayList<>();
+        for (int b = 0; b < s.batch(); b++) {
+            StringBuilder text = new StringBuilder();
+            for (int t = 0, tries = 0; t < s.promptTokens(); tries++) {
+                if (tries > 100_000) throw new IllegalStateException("this vocabulary has too few one-token words for a prompt");
+                String word = tokenizer.decode(new int[]{rnd.nextInt(limit)});
+                if (!word.matches(" [A-Za-z]{2,}")) continue;
+                int[] alone = tokenizer.encode(text + word);
+                if (alone.length != t + 1) continue; // it merged with its neighbour: pick another
+                text.append(word);
+                t++;
+            }
+            prompts.add(text.toString());
+        }
+        return prompts;
     }
 
     private static Map<String, Object> summary(Run[] runs) {
@@ -155,14 +223,17 @@ public final class Bench {
     /** Runs {@code calls} short steered generations and reports resident memory before and after. */
     public static Map<String, Object> soak(HookedModel steered, int calls, long seed) {
         Settings s = new Settings(1, 8, 4, 1, 0, seed);
-        int[][] prompts = randomPrompts(steered.model(), s);
-        Generator g = new Generator(steered.model(), steered).ignoringEos();
-        for (int i = 0; i < 20; i++) g.generateIds(prompts, s.newTokens(), Sampling.GREEDY, null);
-        System.gc();
-        double before = Memory.rssMb();
-        for (int i = 0; i < calls; i++) g.generateIds(prompts, s.newTokens(), Sampling.GREEDY, null);
-        System.gc();
-        double after = Memory.rssMb();
+        List<String> prompts = randomPrompts(steered.model(), s);
+        double before;
+        double after;
+        try (Side side = Side.of(steered, s)) {
+            for (int i = 0; i < 20; i++) side.generate(prompts, s.newTokens(), null);
+            System.gc();
+            before = Memory.rssMb();
+            for (int i = 0; i < calls; i++) side.generate(prompts, s.newTokens(), null);
+            System.gc();
+            after = Memory.rssMb();
+        }
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("calls", calls);
         m.put("rss_mb_after_warmup", before);

@@ -58,6 +58,7 @@ public final class BatchEngine implements AutoCloseable {
     private final Slot[] active;
     private final int eos;
     private final int admitTogether;
+    private boolean stopAtEos = true;
     private SlotCache cache;
     private JitModule program;
     private ForwardListener listener;
@@ -115,6 +116,12 @@ public final class BatchEngine implements AutoCloseable {
         this.active = new Slot[slots];
         this.admitTogether = Math.max(1, slots / 4);
         this.eos = model.tokenizer().eosTokenId();
+    }
+
+    /** Runs every request for exactly its token limit, through EOS (benchmarks). */
+    public BatchEngine ignoringEos() {
+        stopAtEos = false;
+        return this;
     }
 
     public int slots() {
@@ -467,7 +474,7 @@ public final class BatchEngine implements AutoCloseable {
     private void record(int b, int token) {
         Slot s = active[b];
         s.produced.add(token);
-        boolean atEos = token == eos;
+        boolean atEos = token == eos && stopAtEos;
         if (!atEos && s.produced.size() < s.request.maxNewTokens()) return;
         int[] out = s.produced.stream().mapToInt(Integer::intValue).toArray();
         active[b] = null;
