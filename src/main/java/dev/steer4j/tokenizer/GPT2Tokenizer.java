@@ -56,8 +56,45 @@ public final class GPT2Tokenizer {
         return fromFiles(readFile(dir.resolve("vocab.json")), readFile(dir.resolve("merges.txt")));
     }
 
-    /** Builds a tokenizer from the contents of HF {@code vocab.json} and {@code merges.txt}. */
+    /**
+     * Tokenizers built lately, by a digest of their files: a long-lived JVM that loads the same model again reuses
+     * its tokenizer. Building one is slow and leaves the JVM's resident memory higher each time (BENCHMARKS.md,
+     * "Memory over long runs"); a tokenizer is immutable, so sharing it is safe.
+     */
+    private static final Map<String, GPT2Tokenizer> RECENT = new java.util.LinkedHashMap<>(8, 0.75f, true) {
+        @Override protected boolean removeEldestEntry(Map.Entry<String, GPT2Tokenizer> eldest) {
+            return size() > 4;
+        }
+    };
+
+    /** Builds a tokenizer from the contents of HF {@code vocab.json} and {@code merges.txt} (or reuses one built from the same). */
     public static GPT2Tokenizer fromFiles(byte[] vocabJson, byte[] mergesTxt) {
+        String key = digest(vocabJson, mergesTxt);
+        synchronized (RECENT) {
+            GPT2Tokenizer t = RECENT.get(key);
+            if (t != null) return t;
+        }
+        GPT2Tokenizer built = build(vocabJson, mergesTxt);
+        synchronized (RECENT) {
+            RECENT.put(key, built);
+        }
+        return built;
+    }
+
+    private static String digest(byte[] vocabJson, byte[] mergesTxt) {
+        try {
+            java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+            sha.update(vocabJson);
+            sha.update((byte) 0);
+            sha.update(Integer.toString(vocabJson.length).getBytes(StandardCharsets.US_ASCII)); // the boundary
+            sha.update(mergesTxt);
+            return java.util.HexFormat.of().formatHex(sha.digest());
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("this JVM has no SHA-256", e);
+        }
+    }
+
+    private static GPT2Tokenizer build(byte[] vocabJson, byte[] mergesTxt) {
         Map<String, Integer> vocab = parseVocab(vocabJson);
         String[][] merges = parseMerges(mergesTxt);
         char[] byteToChar = bytesToUnicode();
