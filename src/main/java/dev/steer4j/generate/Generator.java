@@ -20,8 +20,9 @@ import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.Tensor;
 
 /**
- * Batched generation: all prompts run as one batch; each row stops at EOS or after its own token limit;
- * the loop ends when every row has stopped.
+ * Prefill logits of a batch of prompts under a program's current hooks (any model: {@link CachedPrefill} for steer4j
+ * programs, {@link RecomputeDecoder} for foreign ones), and generation for foreign models: all prompts as one batch,
+ * each row stopping at EOS or its own token limit. A steer4j program generates on the engine instead.
  */
 public final class Generator {
     private final Gpt2Model model;
@@ -117,7 +118,7 @@ public final class Generator {
         ForwardListener listener = program.listener();
         listener.check(prompts);
         return model.kind() == Gpt2Model.Kind.STEER4J
-                ? new CachedDecoder(model, module, prompts, maxNewTokens, listener)
+                ? new CachedPrefill(model, module, prompts, listener)
                 : new RecomputeDecoder(model, module, prompts, listener);
     }
 
@@ -160,6 +161,10 @@ public final class Generator {
     }
 
     private int[][] generateIds(int[][] prompts, int[] limits, TokenSampler sampler, IntConsumer onToken) {
+        if (model.kind() == Gpt2Model.Kind.STEER4J) {
+            throw new IllegalStateException("a steer4j program generates on the engine (a session's run/generate, or"
+                    + " dev.steer4j.engine.BatchEngine); Generator generates for foreign models only");
+        }
         int maxNewTokens = 0;
         for (int n : limits) {
             if (n < 0) throw new InvalidInputException("the number of new tokens must be >= 0, got " + n);
@@ -180,24 +185,18 @@ public final class Generator {
             produced.add(new ArrayList<>());
             done[b] = limits[b] == 0;
         }
-        try (InferenceMode guard = new InferenceMode(); Decoder d = decoder(program, prompts, maxNewTokens)) {
+        try (InferenceMode guard = new InferenceMode();
+             RecomputeDecoder d = (RecomputeDecoder) decoder(program, prompts, maxNewTokens)) {
             long[] next = new long[rows];
             for (int step = 0; step < maxNewTokens; step++) {
                 model.checkOpen(); // a close from another thread waits for this call: give way at once
                 try (PointerScope scope = new PointerScope()) {
-                    if (step > 0 && sampler == null) {
-                        // greedy: the step picks its tokens itself (in the graph, for steer4j programs)
-                        try (Profiler.Span s = Profiler.span("decode_step")) {
-                            d.stepGreedy(next);
-                        }
-                    } else {
-                        Tensor logits;
-                        try (Profiler.Span s = Profiler.span(step == 0 ? "prefill" : "decode_step")) {
-                            logits = step == 0 ? finite(d.prefill()) : d.step(next);
-                        }
-                        try (Profiler.Span s = Profiler.span("sampling")) {
-                            choose(logits, sampler, next);
-                        }
+                    Tensor logits;
+                    try (Profiler.Span s = Profiler.span(step == 0 ? "prefill" : "decode_step")) {
+                        logits = step == 0 ? finite(d.prefill()) : d.step(next);
+                    }
+                    try (Profiler.Span s = Profiler.span("sampling")) {
+                        choose(logits, sampler, next);
                     }
                 }
                 int active = 0;
@@ -245,7 +244,7 @@ public final class Generator {
     }
 
     /** Each row's most likely token, written into {@code next}. */
-    static void argmaxInto(Tensor logits, long[] next) {
+    private static void argmaxInto(Tensor logits, long[] next) {
         long[] best = Tensors.toLongs(logits.argmax(new LongOptional(-1), false));
         System.arraycopy(best, 0, next, 0, next.length);
     }

@@ -50,8 +50,8 @@ final class RecomputeDecoder implements Decoder {
         return runAll();
     }
 
-    @Override
-    public Tensor step(long[] nextTokens) {
+    /** Appends one token to every row and returns the logits that follow it. */
+    Tensor step(long[] nextTokens) {
         for (int b = 0; b < sequences.length; b++) {
             long[] s = Arrays.copyOf(sequences[b], sequences[b].length + 1);
             s[s.length - 1] = nextTokens[b];

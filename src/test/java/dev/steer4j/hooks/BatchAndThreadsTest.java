@@ -1,11 +1,11 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.EngineRuns;
 import dev.steer4j.request.Positions;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Generator;
-import dev.steer4j.request.Sampling;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Tensors;
 import java.util.ArrayList;
@@ -62,7 +62,7 @@ class BatchAndThreadsTest {
             hm.hookOutput(H1, new HookOp.Add(Tensors.floats(flat, new long[]{3, 32}, model.device(), ScalarType.Float),
                     1.0, Positions.ALL, true));
             batched = new Generator(hm.model(), hm).lastLogits(ids);
-            batchedGreedy = new Generator(hm.model(), hm).generateIds(ids, 6, Sampling.GREEDY, null);
+            batchedGreedy = EngineRuns.greedy(hm, ids, 6);
             assertThrows(InvalidInputException.class, () -> new Generator(hm.model(), hm).lastLogits(new int[][]{ids[0]}), "row count must match");
         }
         for (int b = 0; b < 3; b++) {
@@ -70,7 +70,7 @@ class BatchAndThreadsTest {
                 hm.hookOutput(H1, new HookOp.Add(Tensors.floats(rows[b], new long[]{32}, model.device(), ScalarType.Float),
                         1.0, Positions.ALL, false));
                 Fixtures.assertClose(new Generator(hm.model(), hm).lastLogits(new int[][]{ids[b]})[0], batched[b], 1e-5, "row " + b);
-                assertArrayEquals(new Generator(hm.model(), hm).generateIds(new int[][]{ids[b]}, 6, Sampling.GREEDY, null)[0], batchedGreedy[b]);
+                assertArrayEquals(EngineRuns.greedy(hm, new int[][]{ids[b]}, 6)[0], batchedGreedy[b]);
             }
         }
     }
@@ -94,14 +94,14 @@ class BatchAndThreadsTest {
         try (HookedModel hm = new HookedModel(model)) {
             hm.hookOutput(H1, new HookOp.Add(Tensors.floats(mean, new long[]{32}, model.device(), ScalarType.Float),
                     40, Positions.GENERATED, false));
-            a = new Generator(hm.model(), hm).generateIds(ids, 8, Sampling.GREEDY, null);
+            a = EngineRuns.greedy(hm, ids, 8);
         }
-        int[][] unsteered = new Generator(model).generateIds(ids, 8, Sampling.GREEDY, null);
+        int[][] unsteered = EngineRuns.greedy(model, ids, 8);
         for (int r = 0; r < 3; r++) {
             try (HookedModel hm = new HookedModel(model)) {
                 hm.hookOutput(H1, new HookOp.Add(Tensors.floats(mean, new long[]{32}, model.device(), ScalarType.Float),
                         40, Positions.from(ids[r].length), false));
-                b = new Generator(hm.model(), hm).generateIds(new int[][]{ids[r]}, 8, Sampling.GREEDY, null);
+                b = EngineRuns.greedy(hm, new int[][]{ids[r]}, 8);
             }
             assertArrayEquals(a[r], b[0], "row " + r);
             org.junit.jupiter.api.Assertions.assertFalse(java.util.Arrays.equals(a[r], unsteered[r]), "steering had an effect");

@@ -1,8 +1,8 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.EngineRuns;
 import dev.steer4j.generate.Generator;
 import dev.steer4j.Fixtures;
-import dev.steer4j.request.Sampling;
 import dev.steer4j.model.Gpt2Model;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -23,7 +23,7 @@ class DecodeCaptureTest {
         List<Activation> steps;
         try (HookedModel hm = new HookedModel(model)) {
             HookHandle tap = hm.hookOutput("transformer.h.1", new HookOp.Store());
-            generated = new Generator(hm.model(), hm).generateIds(prompts, 4, Sampling.GREEDY, null);
+            generated = EngineRuns.greedy(hm, prompts, 4);
             steps = tap.captured();
         }
         assertEquals(4, steps.size(), "prefill + 3 decode steps (the 4th token needs no forward)");

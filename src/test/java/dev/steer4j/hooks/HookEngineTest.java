@@ -1,11 +1,11 @@
 package dev.steer4j.hooks;
 
+import dev.steer4j.EngineRuns;
 import dev.steer4j.request.Positions;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Generator;
-import dev.steer4j.request.Sampling;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.Tensors;
 import java.util.List;
@@ -115,7 +115,7 @@ class HookEngineTest {
         try (HookedModel hm = new HookedModel(model(which))) {
             hm.hookOutput("transformer.h.1", new HookOp.Add(
                     vec(Fixtures.floats(actadd.get("last_token").get("added_vector")), 32), 1.0, Positions.ALL, false));
-            int[][] out = new Generator(hm.model(), hm).generateIds(new int[][]{Fixtures.ints(greedy.get("ids"))}, 12, Sampling.GREEDY, null);
+            int[][] out = EngineRuns.greedy(hm, new int[][]{Fixtures.ints(greedy.get("ids"))}, 12);
             assertArrayEquals(Fixtures.ints(greedy.get("steered_last_token_unit_every_position_c10").get("new_ids")), out[0]);
         }
     }

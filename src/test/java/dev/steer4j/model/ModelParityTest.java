@@ -1,9 +1,9 @@
 package dev.steer4j.model;
 
+import dev.steer4j.EngineRuns;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
 import dev.steer4j.generate.Generator;
-import dev.steer4j.request.Sampling;
 import org.junit.jupiter.api.Test;
 
 import static dev.steer4j.Fixtures.TOL;
@@ -52,9 +52,8 @@ class ModelParityTest {
     void greedyTokensMatchReference() {
         JsonNode greedy = Fixtures.expected("greedy.json");
         for (Gpt2Model model : new Gpt2Model[]{Fixtures.converted(), Fixtures.traced()}) {
-            Generator g = new Generator(model);
             int[] prompt = Fixtures.ints(greedy.get("ids"));
-            int[][] out = g.generateIds(new int[][]{prompt}, 12, Sampling.GREEDY, null);
+            int[][] out = EngineRuns.greedy(model, new int[][]{prompt}, 12);
             assertArrayEquals(Fixtures.ints(greedy.get("unsteered").get("new_ids")), out[0]);
         }
     }

@@ -1,10 +1,10 @@
 package dev.steer4j.steering;
 
+import dev.steer4j.EngineRuns;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.steer4j.Fixtures;
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.generate.Generator;
-import dev.steer4j.request.Sampling;
 import dev.steer4j.hooks.HookHandle;
 import dev.steer4j.hooks.HookOp;
 import dev.steer4j.hooks.HookedModel;
@@ -45,7 +45,7 @@ class MechanismsTest {
             Generator g = new Generator(hm.model(), hm);
             float[][] logits = new float[3][];
             for (int i = 0; i < 3; i++) logits[i] = g.lastLogits(new int[][]{model.tokenizer().encode(Fixtures.PROMPTS[i])})[0];
-            int[] greedy = g.generateIds(new int[][]{model.tokenizer().encode(Fixtures.PROMPTS[0])}, 12, Sampling.GREEDY, null)[0];
+            int[] greedy = EngineRuns.greedy(hm, new int[][]{model.tokenizer().encode(Fixtures.PROMPTS[0])}, 12)[0];
             return new Outcome(logits, greedy);
         }
     }
