@@ -15,10 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Set;
 
 /**
@@ -50,20 +47,35 @@ public final class ResultLog implements AutoCloseable {
     private static final int MAX_RECORD_BYTES = 64 << 20;
 
     static boolean hasRecord(Path file) throws IOException {
+        boolean[] found = {false};
+        forEachLine(file, MAX_RECORD_BYTES, line -> !(found[0] = line != null && isRecord(line))); // a torn last line is no record
+        return found[0];
+    }
+
+    /** Told each complete line of a file; returns false to stop. */
+    private interface LineVisitor {
+        boolean visit(byte[] line) throws IOException;
+    }
+
+    /**
+     * Streams {@code file}'s complete lines (without their {@code '\n'}) to {@code visitor}, a line longer than
+     * {@code maxBytes} as null, until it returns false. Returns how many bytes follow the last {@code '\n'} (a torn
+     * last line), or -1 when the visitor stopped.
+     */
+    private static long forEachLine(Path file, int maxBytes, LineVisitor visitor) throws IOException {
         try (InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
             ByteArrayOutputStream line = new ByteArrayOutputStream();
-            boolean tooLong = false;
+            long pending = 0;
             for (int c = in.read(); c >= 0; c = in.read()) {
                 if (c != '\n') {
-                    if (line.size() < MAX_RECORD_BYTES) line.write(c);
-                    else tooLong = true;
+                    if (pending++ < maxBytes) line.write(c);
                     continue;
                 }
-                if (!tooLong && isRecord(line.toByteArray())) return true;
+                if (!visitor.visit(pending <= maxBytes ? line.toByteArray() : null)) return -1;
                 line.reset();
-                tooLong = false;
+                pending = 0;
             }
-            return false; // a torn last line is no record
+            return pending;
         }
     }
 
@@ -108,43 +120,48 @@ public final class ResultLog implements AutoCloseable {
         }
     }
 
-    /** Reads every complete line's id (or line number, for error records without one). */
+    /**
+     * Reads every complete line's id (or line number, for error records without one), streaming: a results file
+     * may be far larger than the heap.
+     */
     private void recover() throws IOException {
-        byte[] all = Files.readAllBytes(file);
-        List<byte[]> kept = new ArrayList<>();
-        long keptBytes = 0;
-        int damaged = 0;
-        int start = 0;
-        for (int i = 0; i < all.length; i++) {
-            if (all[i] != '\n') continue;
-            byte[] line = Arrays.copyOfRange(all, start, i + 1);
-            if (remember(Arrays.copyOf(line, line.length - 1))) {
-                kept.add(line);
-                keptBytes += line.length;
+        long[] keptBytes = {0};
+        int[] kept = {0};
+        int[] damaged = {0};
+        boolean tornTail = forEachLine(file, Integer.MAX_VALUE, line -> {
+            if (remember(line)) {
+                kept[0]++;
+                keptBytes[0] += line.length + 1;
             } else {
-                damaged++;
+                damaged[0]++;
             }
-            start = i + 1;
-        }
-        boolean tornTail = start < all.length;
-        if (kept.isEmpty() && (damaged > 0 || tornTail)) {
+            return true;
+        }) > 0;
+        if (kept[0] == 0 && (damaged[0] > 0 || tornTail)) {
             channel.close();
             throw new InvalidInputException("output " + file + " exists and is not a steer4j results file (no result record"
                     + " in it): give a new path, or the results file of this job to resume it");
         }
-        if (damaged > 0) {
-            // rewritten whole, then swapped in: a kill now leaves the old file or the new one, never a mix
+        if (damaged[0] > 0) {
+            // the records alone rewritten, then swapped in: a kill now leaves the old file or the new one, never a mix
             channel.close();
             dev.steer4j.io.AtomicFiles.write(file, tmp -> {
-                try (var out = Files.newOutputStream(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                    for (byte[] line : kept) out.write(line);
+                try (var out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp, StandardOpenOption.WRITE,
+                        StandardOpenOption.TRUNCATE_EXISTING), 1 << 16)) {
+                    forEachLine(file, Integer.MAX_VALUE, line -> {
+                        if (isRecord(line)) {
+                            out.write(line);
+                            out.write('\n');
+                        }
+                        return true;
+                    });
                 }
             });
             channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
         } else if (tornTail) {
-            channel.truncate(keptBytes); // a line torn by a kill is never half there
+            channel.truncate(keptBytes[0]); // a line torn by a kill is never half there
         }
-        channel.position(keptBytes);
+        channel.position(keptBytes[0]);
     }
 
     private boolean remember(byte[] bytes) {
