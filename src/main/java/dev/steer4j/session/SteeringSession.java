@@ -218,11 +218,12 @@ public final class SteeringSession implements AutoCloseable {
     }
 
     /**
-     * A static batch: a steer4j program runs it on the engine with every request admitted at once; a foreign
-     * model (no KV cache, so no engine) by full recompute, each row steered through the same per-row hooks.
+     * A static batch: a steer4j program runs it on the engine with every request admitted at once (which checks
+     * every request before any work); a foreign model (no KV cache, so no engine) by full recompute, each row
+     * steered through the same per-row hooks.
      */
     private List<Result> runHeld(List<Request> requests, int[] streams, IntConsumer onStep) {
-        int[][] ids = checkAll(requests);
+        if (requests.isEmpty()) throw new InvalidInputException("no requests given");
         if (model.kind() == Gpt2Model.Kind.STEER4J) {
             BatchEngine engine;
             try {
@@ -234,6 +235,7 @@ public final class SteeringSession implements AutoCloseable {
                 return engine.runAll(requests, streams, onStep);
             }
         }
+        int[][] ids = checkAll(requests);
         int[] limits = new int[requests.size()];
         Sampling[] sampling = new Sampling[requests.size()];
         for (int b = 0; b < limits.length; b++) {
