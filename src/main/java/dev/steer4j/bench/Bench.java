@@ -170,8 +170,8 @@ public final class Bench {
     }
 
     /**
-     * Prompts of exactly {@code promptTokens} tokens: random vocabulary words (" " + letters, each one token), which
-     * encode back to the same ids, so every run sees the same lengths.
+     * Prompts of exactly {@code promptTokens} tokens: random vocabulary words (" " + letters, each one token), so every
+     * run sees the same lengths.
      */
     private static List<String> randomPrompts(Gpt2Model model, Settings s) {
         SplittableRandom rnd = new SplittableRandom(s.seed());
@@ -183,11 +183,13 @@ public final class Bench {
             for (int t = 0, tries = 0; t < s.promptTokens(); tries++) {
                 if (tries > 100_000) throw new IllegalStateException("this vocabulary has too few one-token words for a prompt");
                 String word = tokenizer.decode(new int[]{rnd.nextInt(limit)});
-                if (!word.matches(" [A-Za-z]{2,}")) continue;
-                int[] alone = tokenizer.encode(text + word);
-                if (alone.length != t + 1) continue; // it merged with its neighbour: pick another
+                if (!word.matches(" [A-Za-z]{2,}") || tokenizer.encode(word).length != 1) continue;
                 text.append(word);
                 t++;
+            }
+            // GPT-2's pre-tokenizer splits text before each " word", so the words never merge across
+            if (tokenizer.encode(text.toString()).length != s.promptTokens()) {
+                throw new IllegalStateException("a prompt of one-token words did not encode to " + s.promptTokens() + " tokens");
             }
             prompts.add(text.toString());
         }
