@@ -69,11 +69,18 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
 
     /** Whether {@code module} is a submodule that some ancestor calls through forward(), so it can be hooked. */
     public static boolean isHookable(Gpt2Model model, String module) {
-        try (org.bytedeco.javacpp.PointerScope graphWalk = new org.bytedeco.javacpp.PointerScope()) {
-            CallSites.find(model.module(), module);
+        try {
+            requireCallSites(model, module);
             return true;
         } catch (InvalidInputException e) {
             return false;
+        }
+    }
+
+    /** An InvalidInputException unless some ancestor calls {@code module} through forward(); the graph walk's handles freed. */
+    private static void requireCallSites(Gpt2Model model, String module) {
+        try (org.bytedeco.javacpp.PointerScope graphWalk = new org.bytedeco.javacpp.PointerScope()) {
+            CallSites.find(model.module(), module);
         }
     }
 
@@ -159,9 +166,7 @@ public final class HookedModel implements AutoCloseable, ProgramSource {
     }
 
     private HookHandle add(String module, boolean input, HookOp op) {
-        try (org.bytedeco.javacpp.PointerScope graphWalk = new org.bytedeco.javacpp.PointerScope()) {
-            CallSites.find(model.module(), module); // fails now, not at the next forward, if it can't be hooked
-        }
+        requireCallSites(model, module); // fails now, not at the next forward, if it can't be hooked
         Hook h = new Hook(IDS.incrementAndGet(), module, input, op);
         hooks.add(h);
         invalidate();
