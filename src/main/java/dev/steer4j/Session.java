@@ -15,9 +15,30 @@ import java.util.Objects;
  */
 public final class Session implements AutoCloseable {
     private final SteeringSession session;
+    private final Model model;
+    private final List<Engine> engines = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     Session(Model model) {
+        this.model = model;
         this.session = SteeringSession.open(model.internal());
+    }
+
+    /**
+     * A continuous-batching engine on this session, fed from any thread ({@link Engine#submit}); its thread is
+     * this session's user until it is closed.
+     *
+     * @param slots how many requests run together at most (its KV cache has one row per slot)
+     * @param maxQueue how many requests may wait for a slot before {@link Engine#submit} refuses more
+     * @return the engine; close it when done (closing this session closes it too)
+     * @throws InvalidInputException if a size is below 1
+     * @throws MemoryLimitException if {@code slots} cannot fit in the memory there is
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public Engine engine(int slots, int maxQueue) {
+        if (maxQueue < 1) throw new InvalidInputException("the engine's queue must hold at least 1 request, got " + maxQueue);
+        Engine engine = new Engine(session.engine(slots), model.internal().tokenizer(), maxQueue);
+        engines.add(engine);
+        return engine;
     }
 
     /**
@@ -105,9 +126,11 @@ public final class Session implements AutoCloseable {
         };
     }
 
-    /** Takes back every edit; the model stays open. */
+    /** Closes its engines (cancelling what they run) and takes back every edit; the model stays open. */
     @Override
     public void close() {
+        for (Engine e : engines) e.close();
+        engines.clear();
         session.close();
     }
 }

@@ -65,7 +65,7 @@ class ArchitectureTest {
                 .whereLayer("session").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",
                         "steering", "engine")
                 .whereLayer("api").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",
-                        "steering", "session")
+                        "steering", "engine", "session")
                 .whereLayer("batch").mayOnlyAccessLayers("base", "runtime", "request", "model", "generate", "steering",
                         "request.json", "engine", "session")
                 .whereLayer("bench").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",

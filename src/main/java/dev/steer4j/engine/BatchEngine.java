@@ -68,34 +68,27 @@ public final class BatchEngine implements AutoCloseable {
     private Tensor greedyPast;
     private Tensor hostIds;
     private LongPointer hostView;
-    private long prefills;
-    private long prefillNanos;
-    private long steps;
-    private long stepNanos;
-    private Indexed sink;
+    // written by the running thread only; volatile so that another thread may read them (busySeconds)
+    private volatile long prefills;
+    private volatile long prefillNanos;
+    private volatile long steps;
+    private volatile long stepNanos;
     private IntConsumer onStep;
     private int runSteps;
 
-    /** A sink told each request's place in its source. */
-    private interface Indexed {
-        void completed(int index, Result result);
-
-        void failed(int index, Request request, String message);
-    }
-
     /** What one slot is running. */
     private static final class Slot {
-        final int index;
+        final Submission submission;
         final Request request;
         final int[] prompt;
         final RequestSampler sampler;
         final List<Integer> produced = new ArrayList<>();
 
-        Slot(int index, Request request, int[] prompt, int stream) {
-            this.index = index;
-            this.request = request;
+        Slot(Submission submission, int[] prompt) {
+            this.submission = submission;
+            this.request = submission.request();
             this.prompt = prompt;
-            this.sampler = new RequestSampler(request.sampling(), stream);
+            this.sampler = new RequestSampler(request.sampling(), submission.stream());
         }
     }
 
@@ -163,6 +156,11 @@ public final class BatchEngine implements AutoCloseable {
         return m;
     }
 
+    /** Seconds spent in forward passes (prefills and decode steps) so far; safe from any thread. */
+    public double busySeconds() {
+        return (prefillNanos + stepNanos) / 1e9;
+    }
+
     /** The cache, once the first request has come (null before). */
     SlotCache cache() {
         return cache;
@@ -170,10 +168,16 @@ public final class BatchEngine implements AutoCloseable {
 
     /** Runs every request {@code source} gives (pulled only as slots free up), then returns. */
     public void run(Iterator<Request> source, Sink sink) {
-        run(source, index -> 0, new Indexed() {
-            @Override public void completed(int index, Result result) { sink.completed(result); }
+        run(() -> {
+            if (!source.hasNext()) return null;
+            Request r = source.next();
+            return new Submission() {
+                @Override public Request request() { return r; }
 
-            @Override public void failed(int index, Request request, String message) { sink.failed(request, message); }
+                @Override public void completed(Result result) { sink.completed(result); }
+
+                @Override public void failed(String message) { sink.failed(r, message); }
+            };
         }, null);
     }
 
@@ -187,67 +191,78 @@ public final class BatchEngine implements AutoCloseable {
             throw new InvalidInputException(requests.size() + " requests do not fit the engine's " + active.length + " slots");
         }
         Result[] out = new Result[requests.size()];
-        run(requests.iterator(), index -> streams[index], new Indexed() {
-            @Override public void completed(int index, Result result) { out[index] = result; }
+        int[] next = {0};
+        run(() -> {
+            if (next[0] == requests.size()) return null;
+            int index = next[0]++;
+            Request r = requests.get(index);
+            return new Submission() {
+                @Override public Request request() { return r; }
 
-            @Override public void failed(int index, Request request, String message) {
-                throw new InvalidInputException(message);
-            }
+                @Override public int stream() { return streams[index]; }
+
+                @Override public void completed(Result result) { out[index] = result; }
+
+                @Override public void failed(String message) { throw new InvalidInputException(message); }
+            };
         }, onStep);
         return List.of(out);
     }
 
-    private void run(Iterator<Request> source, java.util.function.IntUnaryOperator streamOf, Indexed sink, IntConsumer onStep) {
+    /**
+     * Runs what {@code source} gives, pulling a request only when a slot is free, until no slot is busy and the
+     * source has nothing waiting. Requests that arrive while others run join between steps.
+     */
+    public void run(Submission.Source source, IntConsumer onStep) {
         try (Gpt2Model.Use held = hold.get()) {
-            this.sink = sink;
             this.onStep = onStep;
             runSteps = 0;
             steering.reset(active.length);
             Arrays.fill(active, null);
-            runHeld(new Numbered(source, streamOf));
+            runHeld(source);
         } finally {
-            this.sink = null;
             this.onStep = null;
         }
     }
 
-    /** The source's requests with their place in it. */
-    private static final class Numbered {
-        final Iterator<Request> source;
-        final java.util.function.IntUnaryOperator streamOf;
-        int next;
-
-        Numbered(Iterator<Request> source, java.util.function.IntUnaryOperator streamOf) {
-            this.source = source;
-            this.streamOf = streamOf;
-        }
-
-        boolean hasNext() {
-            return source.hasNext();
-        }
-    }
-
-    private void runHeld(Numbered source) {
+    private void runHeld(Submission.Source source) {
+        Submission waiting = null; // pulled but not yet admitted (the source said it had one)
         while (true) {
             model.checkOpen();
+            dropCancelled();
             // Requests enter in groups: a prefill of several prompts costs far less per token than one by one,
             // more than the few steps some slots wait (measured: BENCHMARKS.md, the batch benchmark).
             List<Admission> batch = new ArrayList<>();
             int free = 0;
             for (Slot sl : active) if (sl == null) free++;
+            if (waiting == null) waiting = source.poll();
             boolean now = free >= admitTogether || free == active.length;
-            for (int b = 0; b < active.length && now && source.hasNext(); b++) {
+            for (int b = 0; b < active.length && now && waiting != null; b++) {
                 if (active[b] != null) continue;
                 Admission a = null;
-                while (a == null && source.hasNext()) a = checked(b, source);
+                while (a == null && waiting != null) {
+                    a = checked(b, waiting);
+                    waiting = source.poll();
+                }
                 if (a != null) batch.add(a);
             }
             if (!batch.isEmpty()) admit(batch);
             if (!anyActive()) {
-                if (!source.hasNext()) return;
+                if (waiting == null) return;
                 continue;
             }
             step();
+        }
+    }
+
+    /** Frees the slots of requests their callers no longer want. */
+    private void dropCancelled() {
+        for (int b = 0; b < active.length; b++) {
+            if (active[b] != null && active[b].submission.cancelled()) {
+                Slot s = active[b];
+                release(b);
+                s.submission.failed("cancelled");
+            }
         }
     }
 
@@ -259,22 +274,25 @@ public final class BatchEngine implements AutoCloseable {
     /** A request bound for a free slot. */
     private record Admission(int slot, Slot request) {}
 
-    /** The source's next request as an admission to slot {@code b}, or null when it is refused or needs no step. */
-    private Admission checked(int b, Numbered source) {
-        int index = source.next++;
-        Request r = source.source.next();
+    /** {@code s} as an admission to slot {@code b}, or null when it is refused, cancelled or needs no step. */
+    private Admission checked(int b, Submission s) {
+        if (s.cancelled()) {
+            s.failed("cancelled");
+            return null;
+        }
+        Request r = s.request();
         int[] prompt;
         try {
             prompt = RequestCheck.promptIds(model, steering, r);
         } catch (InvalidInputException e) {
-            sink.failed(index, r, e.getMessage());
+            s.failed(e.getMessage());
             return null;
         }
         if (r.maxNewTokens() == 0) {
-            sink.completed(index, new Result(r.id(), r.prompt(), prompt, new int[0], "", Result.FinishReason.LENGTH));
+            s.completed(new Result(r.id(), r.prompt(), prompt, new int[0], "", Result.FinishReason.LENGTH));
             return null;
         }
-        return new Admission(b, new Slot(index, r, prompt, source.streamOf.applyAsInt(index)));
+        return new Admission(b, new Slot(s, prompt));
     }
 
     /** Steers each admitted slot, prefills them all in one left-padded batch, and records their first tokens. */
@@ -301,7 +319,7 @@ public final class BatchEngine implements AutoCloseable {
                 steering.admit(a.slot(), a.request().request.steer()); // refuses a coefficient that overflows the dtype
                 ready.add(a);
             } catch (InvalidInputException e) {
-                sink.failed(a.request().index, a.request().request, e.getMessage());
+                a.request().submission.failed(e.getMessage());
             }
         }
         if (ready.isEmpty()) return;
@@ -312,7 +330,7 @@ public final class BatchEngine implements AutoCloseable {
         for (int i = 0; i < ready.size(); i++) {
             Admission a = ready.get(i);
             if (first[i] < 0) {
-                sink.failed(a.request().index, a.request().request, "the forward pass gave NaN or infinite logits: is a"
+                a.request().submission.failed("the forward pass gave NaN or infinite logits: is a"
                         + " steering coefficient too large for the model's dtype?");
                 continue;
             }
@@ -354,7 +372,7 @@ public final class BatchEngine implements AutoCloseable {
                 held = capacity / 2;
             } catch (MemoryLimitException e) {
                 refused.add(a);
-                sink.failed(a.request().index, a.request().request, e.getMessage());
+                a.request().submission.failed(e.getMessage());
             }
         }
         if (refused.isEmpty()) return batch;
@@ -470,19 +488,24 @@ public final class BatchEngine implements AutoCloseable {
         stepped();
     }
 
-    /** Adds a slot's new token; the request leaves at EOS or its limit. */
+    /** Adds a slot's new token; the request leaves at EOS, at its limit, or when its caller stops it. */
     private void record(int b, int token) {
         Slot s = active[b];
         s.produced.add(token);
         boolean atEos = token == eos && stopAtEos;
-        if (!atEos && s.produced.size() < s.request.maxNewTokens()) return;
+        boolean wanted = s.submission.token(token);
+        if (!atEos && wanted && s.produced.size() < s.request.maxNewTokens()) return;
         int[] out = s.produced.stream().mapToInt(Integer::intValue).toArray();
+        release(b);
+        Result.FinishReason why = atEos ? Result.FinishReason.EOS : wanted ? Result.FinishReason.LENGTH : Result.FinishReason.STOP;
+        s.submission.completed(new Result(s.request.id(), s.request.prompt(), s.prompt, out, model.tokenizer().decode(out), why));
+    }
+
+    private void release(int b) {
         active[b] = null;
         try (Tensor p = cache.positions.select(0, b); Scalar zero = new Scalar(0L)) {
             p.fill_(zero); // an idle slot keeps counting; from 0 it stays inside the position table
         }
-        sink.completed(s.index, new Result(s.request.id(), s.request.prompt(), s.prompt, out, model.tokenizer().decode(out),
-                atEos ? Result.FinishReason.EOS : Result.FinishReason.LENGTH));
     }
 
     /** The hooked program as it is now; a new hook group rebuilds it (outside inference mode, before any scope). */

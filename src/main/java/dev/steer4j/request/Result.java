@@ -16,10 +16,12 @@ public record Result(String id, String prompt, int[] ids, int[] newIds, String t
         /** The model wrote {@code <|endoftext|>}. */
         EOS,
         /** The request's token limit was reached. */
-        LENGTH;
+        LENGTH,
+        /** Its caller stopped it (a stop sequence was written). */
+        STOP;
 
         /**
-         * The name in steer4j's JSON output (and OpenAI's): {@code eos}, {@code length}.
+         * The name in steer4j's JSON output (and OpenAI's): {@code eos}, {@code length}, {@code stop}.
          *
          * @return the lower-case name
          */

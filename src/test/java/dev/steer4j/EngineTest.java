@@ -1,0 +1,179 @@
+package dev.steer4j;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.steer4j.request.Request;
+import dev.steer4j.request.Result;
+import dev.steer4j.request.Steer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The API's engine: many threads submit, each request gets exactly its own result, streamed, stopped or cancelled. */
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
+class EngineTest {
+    static final String PROMPT = "I think dogs are ";
+    static final JsonNode GREEDY = Fixtures.expected("greedy.json");
+    static final float[] UNIT = Fixtures.floats(Fixtures.expected("actadd.json").get("last_token").get("unit_vector"));
+    static final String BLOCK = "transformer.h.1";
+
+    @TempDir
+    static Path dir;
+    static Model model;
+
+    @BeforeAll
+    static void load() {
+        Path file = dir.resolve("tiny.pt");
+        try (var internal = Fixtures.freshConverted()) {
+            internal.save(file);
+        }
+        model = Model.load(file);
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+    }
+
+    static Request steered(String id, double coef, int n) {
+        return Request.prompt(PROMPT).id(id).maxNewTokens(n).steer(new Steer(BLOCK, UNIT, coef)).build();
+    }
+
+    /** Two threads, opposite steering, interleaved in one batch: the reference's runs, and each equal to its run alone. */
+    @Test
+    void concurrentClientsWithOppositeSteeringEachGetTheirOwnResult() throws Exception {
+        int[] plus = Fixtures.ints(GREEDY.get("steered_last_token_unit_every_position_c10").get("new_ids"));
+        int[] plain = Fixtures.ints(GREEDY.get("unsteered").get("new_ids"));
+        int[] minus;
+        try (Session alone = model.session()) {
+            minus = alone.run(steered("alone", -10, 12)).newIds();
+        }
+        try (Session session = model.session(); Engine engine = session.engine(4, 64)) {
+            ExecutorService clients = Executors.newFixedThreadPool(2);
+            try {
+                List<Future<List<Result>>> sides = new ArrayList<>();
+                for (double coef : new double[]{10, -10}) {
+                    sides.add(clients.submit(() -> {
+                        List<Completion> mine = new ArrayList<>();
+                        for (int i = 0; i < 6; i++) {
+                            mine.add(engine.submit(i % 3 == 2 ? Request.prompt(PROMPT).id("plain").maxNewTokens(12).build()
+                                    : steered(coef > 0 ? "plus" : "minus", coef, 12)));
+                        }
+                        List<Result> results = new ArrayList<>();
+                        for (Completion c : mine) results.add(c.result().get(2, TimeUnit.MINUTES));
+                        return results;
+                    }));
+                }
+                for (Future<List<Result>> side : sides) {
+                    for (Result r : side.get()) {
+                        int[] expected = switch (r.id()) {
+                            case "plus" -> plus;
+                            case "minus" -> minus;
+                            default -> plain;
+                        };
+                        assertArrayEquals(expected, r.newIds(), r.id());
+                    }
+                }
+            } finally {
+                clients.shutdownNow();
+            }
+        }
+        assertTrue(!java.util.Arrays.equals(plus, minus), "opposite steering must differ on the reference model");
+    }
+
+    @Test
+    void streamedTextAddsUpToTheResultAndAStopEndsTheRequest() throws Exception {
+        try (Session session = model.session(); Engine engine = session.engine(2, 8)) {
+            StringBuilder streamed = new StringBuilder();
+            Result all = engine.submit(steered("s", 10, 12), d -> streamed.append(d) != null).result().get(1, TimeUnit.MINUTES);
+            assertEquals(all.text(), streamed.toString());
+            assertEquals(Result.FinishReason.LENGTH, all.finishReason());
+
+            int[] count = {0};
+            Result stopped = engine.submit(steered("t", 10, 12), d -> ++count[0] < 3).result().get(1, TimeUnit.MINUTES);
+            assertEquals(Result.FinishReason.STOP, stopped.finishReason());
+            assertEquals(3, stopped.newIds().length);
+            assertArrayEquals(java.util.Arrays.copyOf(all.newIds(), 3), stopped.newIds());
+        }
+    }
+
+    /** One slot: a cancelled request leaves it at the next step, so the one queued behind runs long before 55 steps. */
+    @Test
+    void aCancelledRequestFreesItsSlot() throws Exception {
+        try (Session session = model.session(); Engine engine = session.engine(1, 8)) {
+            AtomicReference<Completion> first = new AtomicReference<>();
+            CountDownLatch submitted = new CountDownLatch(1);
+            int[] seen = {0};
+            first.set(engine.submit(Request.prompt(PROMPT).maxNewTokens(55).build(), d -> {
+                if (++seen[0] == 2) {
+                    try {
+                        submitted.await();
+                    } catch (InterruptedException e) {
+                        throw new IllegalStateException(e);
+                    }
+                    first.get().cancel();
+                }
+                return true;
+            }));
+            Completion second = engine.submit(steered("after", 10, 12));
+            submitted.countDown();
+            int[] plus = Fixtures.ints(GREEDY.get("steered_last_token_unit_every_position_c10").get("new_ids"));
+            assertArrayEquals(plus, second.result().get(1, TimeUnit.MINUTES).newIds());
+            assertThrows(CancellationException.class, () -> first.get().result().join());
+            assertTrue(engine.steps() < 40, "the cancelled request kept its slot: " + engine.steps() + " steps");
+        }
+    }
+
+    @Test
+    void aFullQueueRefusesABadRequestFailsAloneAndAClosedEngineRefuses() throws Exception {
+        Session session = model.session();
+        Engine engine = session.engine(1, 1);
+        CountDownLatch hold = new CountDownLatch(1);
+        CountDownLatch running = new CountDownLatch(1);
+        Completion first = engine.submit(Request.prompt(PROMPT).maxNewTokens(4).build(), d -> {
+            running.countDown();
+            try {
+                return hold.await(1, TimeUnit.MINUTES);
+            } catch (InterruptedException e) {
+                return false;
+            }
+        });
+        assertTrue(running.await(1, TimeUnit.MINUTES));
+        Completion bad = engine.submit(Request.prompt(PROMPT).maxNewTokens(4).steer(new Steer(BLOCK, new float[3], 1)).build());
+        QueueFullException full = assertThrows(QueueFullException.class, () -> engine.submit(Request.prompt(PROMPT).maxNewTokens(4).build()));
+        assertTrue(full.getMessage().contains("queue is full"), full.getMessage());
+        hold.countDown();
+        assertEquals(4, first.result().get(1, TimeUnit.MINUTES).newIds().length);
+        CompletionException e = assertThrows(CompletionException.class, () -> bad.result().join());
+        assertTrue(e.getCause() instanceof InvalidInputException && e.getCause().getMessage().contains("width"), e.getCause().getMessage());
+
+        CountDownLatch never = new CountDownLatch(1);
+        Completion longOne = engine.submit(Request.prompt(PROMPT).maxNewTokens(50).build(), d -> {
+            never.countDown();
+            return true;
+        });
+        assertTrue(never.await(1, TimeUnit.MINUTES));
+        session.close(); // closes the engine: the running request is cancelled, its slot's memory freed
+        assertTrue(longOne.result().isDone());
+        assertThrows(IllegalStateException.class, () -> engine.submit(Request.prompt(PROMPT).maxNewTokens(4).build()));
+        assertTrue(engine.shutdown(Duration.ZERO), "closing again finds nothing unfinished");
+    }
+}
