@@ -142,6 +142,30 @@ class EngineTest {
         }
     }
 
+    /** A row whose logits turn NaN mid-generation fails alone; the rows beside it finish as they would alone. */
+    @Test
+    void nanLogitsInADecodeStepFailThatRequestOnly() throws Exception {
+        int[] plus = Fixtures.ints(GREEDY.get("steered_last_token_unit_every_position_c10").get("new_ids"));
+        Request poisoned = Request.prompt(PROMPT).maxNewTokens(12)
+                .steer(new Steer(BLOCK, UNIT, 3e38, dev.steer4j.request.Positions.GENERATED)).build();
+        for (boolean sampled : new boolean[]{false, true}) {
+            Request other = sampled ? Request.prompt(PROMPT).maxNewTokens(12).sample(0.8, 7).build() : steered("plus", 10, 12);
+            int[] expected;
+            try (Session alone = model.session()) {
+                expected = sampled ? alone.run(other).newIds() : plus;
+            }
+            try (Session session = model.session(); Engine engine = session.engine(4, 8)) {
+                Completion bad = engine.submit(poisoned);
+                Completion good = engine.submit(other);
+                Completion after = engine.submit(other); // a later request on the engine still runs right
+                CompletionException e = assertThrows(CompletionException.class, () -> bad.result().join());
+                assertTrue(e.getCause().getMessage().contains("NaN"), e.getCause().getMessage());
+                assertArrayEquals(expected, good.result().get(1, TimeUnit.MINUTES).newIds(), "sampled=" + sampled);
+                assertArrayEquals(expected, after.result().get(1, TimeUnit.MINUTES).newIds(), "sampled=" + sampled);
+            }
+        }
+    }
+
     @Test
     void aFullQueueRefusesABadRequestFailsAloneAndAClosedEngineRefuses() throws Exception {
         Session session = model.session();

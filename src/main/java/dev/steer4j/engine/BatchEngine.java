@@ -330,8 +330,7 @@ public final class BatchEngine implements AutoCloseable {
         for (int i = 0; i < ready.size(); i++) {
             Admission a = ready.get(i);
             if (first[i] < 0) {
-                a.request().submission.failed("the forward pass gave NaN or infinite logits: is a"
-                        + " steering coefficient too large for the model's dtype?");
+                a.request().submission.failed(NOT_FINITE);
                 continue;
             }
             active[a.slot()] = a.request();
@@ -460,6 +459,12 @@ public final class BatchEngine implements AutoCloseable {
                 }
                 if (hostIds != cache.ids) hostIds.copy_(cache.ids);
                 hostView.get(next);
+                if (anyNegative(next)) { // rows with NaN logits: no token to feed back; any id keeps the next step valid
+                    long[] fed = next.clone();
+                    for (int b = 0; b < fed.length; b++) if (fed[b] < 0) fed[b] = 0;
+                    hostView.put(fed);
+                    if (hostIds != cache.ids) cache.ids.copy_(hostIds);
+                }
             } else {
                 args = new IValueVector(new IValue(cache.ids), new IValue(cache.positions),
                         new IValue(cache.keyPadding()), cache.keys(), cache.values(), new IValue(cache.clock()), new IValue(true));
@@ -471,10 +476,13 @@ public final class BatchEngine implements AutoCloseable {
                 try (Profiler.Span s = Profiler.span("sampling")) {
                     int v = flat.length / active.length;
                     for (int b = 0; b < active.length; b++) {
-                        if (active[b] != null) next[b] = active[b].sampler.sample(flat, b * v, v);
+                        if (active[b] == null) continue;
+                        next[b] = finite(flat, b * v, v) ? active[b].sampler.sample(flat, b * v, v) : -1;
                     }
                 }
-                hostView.put(next);
+                long[] fed = next.clone();
+                for (int b = 0; b < fed.length; b++) if (fed[b] < 0) fed[b] = 0;
+                hostView.put(fed);
                 if (hostIds != cache.ids) cache.ids.copy_(hostIds);
                 cache.positions.add_(new Scalar(1L));
             }
@@ -483,9 +491,24 @@ public final class BatchEngine implements AutoCloseable {
         steps++;
         stepNanos += System.nanoTime() - t0;
         for (int b = 0; b < active.length; b++) {
-            if (active[b] != null) record(b, (int) next[b]);
+            if (active[b] == null) continue;
+            if (next[b] < 0) {
+                Slot s = active[b];
+                release(b);
+                s.submission.failed(NOT_FINITE);
+            } else {
+                record(b, (int) next[b]);
+            }
         }
         stepped();
+    }
+
+    private static final String NOT_FINITE = "the forward pass gave NaN or infinite logits: is a"
+            + " steering coefficient too large for the model's dtype?";
+
+    private static boolean anyNegative(long[] ids) {
+        for (long id : ids) if (id < 0) return true;
+        return false;
     }
 
     /** Adds a slot's new token; the request leaves at EOS, at its limit, or when its caller stops it. */

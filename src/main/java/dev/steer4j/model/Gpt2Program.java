@@ -129,11 +129,13 @@ public final class Gpt2Program {
 
     // A whole greedy decode step in one call from Java: forward on ids [B,1], then the argmax overwrites ids,
     // and the positions [B,1] and the 0-dim CPU counter past advance, all in place. The next step reads the
-    // same buffers, so the chosen tokens never leave the device between steps.
+    // same buffers, so the chosen tokens never leave the device between steps. A row whose logits are not all
+    // finite gets -1 (argmax would pick the NaN): the caller fails that request alone.
     private static final String GREEDY_STEP_SOURCE = """
             def greedy_step(self, ids: Tensor, position_ids: Tensor, key_padding: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], past: Tensor) -> None:
                 logits = self.forward(ids, position_ids, key_padding, k_caches, v_caches, int(past.item()), True)
-                ids.copy_(torch.argmax(logits, dim=-1))
+                best = torch.argmax(logits, dim=-1)
+                ids.copy_(torch.where(torch.isfinite(logits).all(dim=-1), best, torch.full_like(best, -1)))
                 position_ids.add_(1)
                 past.add_(1)
             """;
