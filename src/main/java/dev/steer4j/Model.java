@@ -54,7 +54,20 @@ public final class Model implements AutoCloseable {
      * @return the model; close it when done
      */
     public static Model builtIn() {
-        return new Model(Gpt2Model.embeddedDefault(Devices.parse("cpu")));
+        return builtIn(Device.CPU);
+    }
+
+    /**
+     * The small GPT-2 shipped inside steer4j (docs/DEFAULT_MODEL.md), on {@code device}.
+     *
+     * @param device where it runs
+     * @return the model; close it when done
+     * @throws NullPointerException if {@code device} is null
+     * @throws InvalidInputException if the device is absent
+     */
+    public static Model builtIn(Device device) {
+        Objects.requireNonNull(device, "device");
+        return new Model(Gpt2Model.embeddedDefault(Devices.parse(device.name())));
     }
 
     /**

@@ -3,8 +3,11 @@ package dev.steer4j;
 import dev.steer4j.request.Positions;
 import dev.steer4j.request.Request;
 import dev.steer4j.request.Result;
+import dev.steer4j.engine.BatchEngine;
 import dev.steer4j.session.SteeringSession;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -17,6 +20,7 @@ public final class Session implements AutoCloseable {
     private final SteeringSession session;
     private final Model model;
     private final List<Engine> engines = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private BatchEngine streaming; // kept between runs of the same size: its KV cache is the costly part
 
     Session(Model model) {
         this.model = model;
@@ -85,6 +89,72 @@ public final class Session implements AutoCloseable {
     }
 
     /**
+     * Runs every request {@code requests} gives as one continuous batch on the calling thread: up to {@code slots}
+     * run together, the next is pulled only when a slot frees up, and each outcome goes to {@code sink} as it
+     * finishes. A request that cannot run fails alone. Each result equals its request run alone.
+     *
+     * @param requests the requests, pulled as needed (a file may stream through)
+     * @param slots how many run together at most
+     * @param sink told each outcome, on this thread
+     * @return where the time went
+     * @throws NullPointerException if an argument is null
+     * @throws InvalidInputException if {@code slots} is below 1
+     * @throws MemoryLimitException if {@code slots} cannot fit in the memory there is
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public RunStats run(Iterator<Request> requests, int slots, ResultSink sink) {
+        Objects.requireNonNull(requests, "requests");
+        Objects.requireNonNull(sink, "sink");
+        prepare(slots);
+        Map<String, Object> before = streaming.stats();
+        streaming.run(requests, new BatchEngine.Sink() {
+            @Override public void completed(Result result) { sink.completed(result); }
+
+            @Override public void failed(Request request, String message) { sink.failed(request, message); }
+        });
+        Map<String, Object> after = streaming.stats();
+        return new RunStats(delta(after, before, "prefills").longValue(), delta(after, before, "prefill_seconds").doubleValue(),
+                delta(after, before, "decode_steps").longValue(), delta(after, before, "decode_seconds").doubleValue());
+    }
+
+    /**
+     * Makes ready, now, the engine that {@link #run(Iterator, int, ResultSink)} uses for {@code slots}: a size that
+     * cannot fit is refused here, before a caller creates anything (an output file) for the run.
+     *
+     * @param slots how many requests will run together at most
+     * @throws InvalidInputException if {@code slots} is below 1
+     * @throws MemoryLimitException if {@code slots} cannot fit in the memory there is
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public void prepare(int slots) {
+        if (streaming != null && streaming.slots() == slots) return;
+        if (streaming != null) streaming.close();
+        streaming = null;
+        streaming = session.engine(slots);
+    }
+
+    private static Number delta(Map<String, Object> after, Map<String, Object> before, String key) {
+        Number a = (Number) after.get(key);
+        Number b = (Number) before.get(key);
+        return a instanceof Long ? (Number) (a.longValue() - b.longValue()) : (Number) (a.doubleValue() - b.doubleValue());
+    }
+
+    /**
+     * Checks, before any work, that {@code request} can run on this model: its prompt fits with its token limit,
+     * and each steering entry's module, width and coefficient.
+     *
+     * @param request the request
+     * @return its prompt's token count
+     * @throws NullPointerException if {@code request} is null
+     * @throws InvalidInputException if it cannot run (the message says why)
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public int check(Request request) {
+        Objects.requireNonNull(request, "request");
+        return session.check(request).length;
+    }
+
+    /**
      * Adds {@code coefficient × vector} at every position, for everything this session runs until removed.
      *
      * @param vector the vector (its modules say where)
@@ -131,6 +201,8 @@ public final class Session implements AutoCloseable {
     public void close() {
         for (Engine e : engines) e.close();
         engines.clear();
+        if (streaming != null) streaming.close();
+        streaming = null;
         session.close();
     }
 }

@@ -66,8 +66,7 @@ class ArchitectureTest {
                         "steering", "engine")
                 .whereLayer("api").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",
                         "steering", "engine", "session")
-                .whereLayer("batch").mayOnlyAccessLayers("base", "runtime", "request", "model", "generate", "steering",
-                        "request.json", "engine", "session")
+                .whereLayer("batch").mayOnlyAccessLayers("base", "runtime", "request", "steering", "request.json", "api")
                 .whereLayer("bench").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",
                         "steering", "engine", "session")
                 .whereLayer("spark").mayOnlyAccessLayers("base", "runtime", "request", "model", "generate", "steering",

@@ -3,12 +3,13 @@ package dev.steer4j.batch;
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.io.IoErrors;
 import dev.steer4j.io.OutputFiles;
-import dev.steer4j.engine.BatchEngine;
 import dev.steer4j.request.Sampling;
 import dev.steer4j.request.Request;
 import dev.steer4j.request.json.RequestReader;
 import dev.steer4j.request.Result;
-import dev.steer4j.session.SteeringSession;
+import dev.steer4j.ResultSink;
+import dev.steer4j.RunStats;
+import dev.steer4j.Session;
 import dev.steer4j.steering.SteerSpec;
 import java.io.IOException;
 import java.io.InputStream;
@@ -73,7 +74,7 @@ public final class ResumableBatch {
 
     private ResumableBatch() {}
 
-    public static Summary run(SteeringSession session, Options o, Progress progress) {
+    public static Summary run(Session session, Options o, Progress progress) {
         // the file rule of every output (OutputFiles); that the output is a results file is ResultLog's to say
         OutputFiles.requireDistinct(new OutputFiles.Named("output", o.out()), List.of(new OutputFiles.Named("input", o.in())));
         // not requireFile: a pipe is a fine input (the job streams it)
@@ -82,15 +83,15 @@ public final class ResumableBatch {
         RequestReader reader = new RequestReader(java.util.Arrays.asList(o.in().toAbsolutePath().getParent()), o.steer(), o.maxNewTokens(), o.sampling());
         long start = System.nanoTime();
         // the engine first: one that does not fit in memory is refused before the output is created
-        try (BatchEngine engine = session.engine(o.maxBatch());
-             ResultLog log = ResultLog.open(o.out());
+        session.prepare(o.maxBatch());
+        try (ResultLog log = ResultLog.open(o.out());
              InputStream in = Files.newInputStream(o.in());
              LineReader lines = new LineReader(in)) {
             long earlierErrors = log.errors();
             progress.start(countable(o.in()) ? Math.max(0, countLines(o.in()) - log.recorded()) : -1);
             Counts counts = new Counts();
             Requests source = new Requests(lines, reader, log, counts);
-            BatchEngine.Sink sink = new BatchEngine.Sink() {
+            ResultSink sink = new ResultSink() {
                 @Override
                 public void completed(Result r) {
                     source.lineOf(r.id());
@@ -108,10 +109,11 @@ public final class ResumableBatch {
                     progress.update(counts.requests + counts.errors, counts.newTokens, seconds(start));
                 }
             };
+            Map<String, Object> engine = Map.of();
             if (o.staticBatches()) runStatic(session, source, o.maxBatch(), sink);
-            else engine.run(source, sink);
+            else engine = statsMap(session.run(source, o.maxBatch(), sink));
             return new Summary(counts.requests, counts.errors, counts.skipped, earlierErrors, counts.promptTokens,
-                    counts.newTokens, seconds(start), o.staticBatches() ? Map.of() : engine.stats());
+                    counts.newTokens, seconds(start), engine);
         } catch (IOException e) {
             throw new InvalidInputException("cannot read " + o.in() + ": " + IoErrors.reason(e), e);
         }
@@ -121,7 +123,7 @@ public final class ResumableBatch {
      * Consecutive static batches of {@code size}: every row of a batch waits for its longest. Requests are
      * checked first (the engine does that itself), so a bad one fails alone, not its batch.
      */
-    private static void runStatic(SteeringSession session, Iterator<Request> source, int size, BatchEngine.Sink sink) {
+    private static void runStatic(Session session, Iterator<Request> source, int size, ResultSink sink) {
         List<Request> chunk = new java.util.ArrayList<>();
         while (source.hasNext() || !chunk.isEmpty()) {
             if (source.hasNext() && chunk.size() < size) {
@@ -141,6 +143,15 @@ public final class ResumableBatch {
             }
             chunk.clear();
         }
+    }
+
+    private static Map<String, Object> statsMap(RunStats s) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("prefills", s.prefills());
+        m.put("prefill_seconds", s.prefillSeconds());
+        m.put("decode_steps", s.decodeSteps());
+        m.put("decode_seconds", s.decodeSeconds());
+        return m;
     }
 
     private static final class Counts {

@@ -2,11 +2,11 @@ package dev.steer4j.cli;
 
 import dev.steer4j.InvalidInputException;
 import dev.steer4j.MemoryLimitException;
+import dev.steer4j.Model;
+import dev.steer4j.Session;
 import dev.steer4j.batch.ResultLog;
 import dev.steer4j.batch.ResumableBatch;
 import dev.steer4j.request.Sampling;
-import dev.steer4j.model.Gpt2Model;
-import dev.steer4j.session.SteeringSession;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -69,7 +69,7 @@ final class BatchCommand implements Callable<Integer> {
         ResumableBatch.Options options = new ResumableBatch.Options(in, out, slots, steerOptions.specsForRequests(), maxNewTokens,
                 Sampling.GREEDY, staticBatches);
         ResumableBatch.Summary summary;
-        try (Gpt2Model model = modelOptions.load(); SteeringSession session = SteeringSession.open(model);
+        try (Model model = modelOptions.open(); Session session = model.session();
              Bar bar = new Bar(main)) {
             summary = ResumableBatch.run(session, options, bar);
         } catch (MemoryLimitException e) { // the engine's slots, refused before anything was allocated or written

@@ -20,6 +20,23 @@ public final class ModelOptions {
             description = "cpu (default), cuda or cuda:N")
     String device;
 
+    /**
+     * The model through steer4j's API, for commands that run requests (batch): a steer4j program, so --tokenizer
+     * (for foreign TorchScript files) is refused.
+     */
+    public dev.steer4j.Model open() {
+        try (dev.steer4j.profile.Profiler.Span s = dev.steer4j.profile.Profiler.span("load_model")) {
+            if (tokenizer != null) {
+                throw new InvalidInputException("--tokenizer: this command runs steer4j programs only, whose .pt (from"
+                        + " `steer4j convert`) has its tokenizer inside");
+            }
+            dev.steer4j.Device where = new dev.steer4j.Device(device);
+            dev.steer4j.Model m = model == null ? dev.steer4j.Model.builtIn(where) : dev.steer4j.Model.load(model, where);
+            System.gc(); // as in load()
+            return m;
+        }
+    }
+
     public Gpt2Model load() {
         try (dev.steer4j.profile.Profiler.Span s = dev.steer4j.profile.Profiler.span("load_model")) {
             Gpt2Model m = loadModel();
