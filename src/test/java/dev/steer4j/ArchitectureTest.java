@@ -69,8 +69,7 @@ class ArchitectureTest {
                 .whereLayer("batch").mayOnlyAccessLayers("base", "runtime", "request", "steering", "request.json", "api")
                 .whereLayer("bench").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",
                         "steering", "engine", "session")
-                .whereLayer("spark").mayOnlyAccessLayers("base", "runtime", "request", "model", "generate", "steering",
-                        "request.json", "engine", "session")
+                .whereLayer("spark").mayOnlyAccessLayers("base", "request", "steering", "request.json", "api")
                 .check(classes);
     }
 

@@ -1,9 +1,8 @@
 package dev.steer4j.spark;
 
-import dev.steer4j.engine.BatchEngine;
-import dev.steer4j.model.Gpt2Model;
-import dev.steer4j.runtime.Devices;
-import dev.steer4j.session.SteeringSession;
+import dev.steer4j.Device;
+import dev.steer4j.Model;
+import dev.steer4j.Session;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
@@ -18,15 +17,14 @@ final class ExecutorEngines {
     private record Key(String model, String device, int slots) {}
 
     private static final class Loaded {
-        final Gpt2Model model;
-        final SteeringSession session;
-        final BatchEngine engine;
+        final Model model;
+        final Session session;
 
         Loaded(Key k) {
-            model = k.model() == null ? Gpt2Model.embeddedDefault(Devices.parse(k.device()))
-                    : Gpt2Model.load(Path.of(k.model()), null, Devices.parse(k.device()));
-            session = SteeringSession.open(model);
-            engine = session.engine(k.slots());
+            Device device = new Device(k.device());
+            model = k.model() == null ? Model.builtIn(device) : Model.load(Path.of(k.model()), device);
+            session = model.session();
+            session.prepare(k.slots()); // its engine (and KV cache, once used) stays for every later partition
         }
     }
 
@@ -35,8 +33,8 @@ final class ExecutorEngines {
 
     private ExecutorEngines() {}
 
-    /** Runs {@code work} on the engine for this model and device, loading it if this JVM has not yet. */
-    static <T> T with(String model, String device, int slots, Function<BatchEngine, T> work) {
+    /** Runs {@code work} on the session for this model and device, loading it if this JVM has not yet. */
+    static <T> T with(String model, String device, int slots, Function<Session, T> work) {
         Key key = new Key(model, device, slots);
         Loaded loaded;
         synchronized (LOADED) {
@@ -48,7 +46,7 @@ final class ExecutorEngines {
             }
         }
         synchronized (loaded) {
-            return work.apply(loaded.engine);
+            return work.apply(loaded.session);
         }
     }
 

@@ -89,7 +89,7 @@ public final class SteeredGeneration {
             return ExecutorEngines.with(options.model(), device, options.maxBatch(), e -> run(e, in)).iterator();
         }
 
-        private List<Row> run(dev.steer4j.engine.BatchEngine engine, List<Row> in) {
+        private List<Row> run(dev.steer4j.Session session, List<Row> in) {
             RequestReader reader = new RequestReader(java.util.Arrays.asList(
                     options.files() == null ? null : Path.of(options.files()), sparkFiles()), options.steer().stream().map(SteerSpec::parse).toList(),
                     options.maxNewTokens(), Sampling.GREEDY);
@@ -108,7 +108,7 @@ public final class SteeredGeneration {
                 }
             }
             // the engine checks each request against the model; a refused one comes back through failed()
-            engine.run(valid.iterator(), new dev.steer4j.engine.BatchEngine.Sink() {
+            session.run(valid.iterator(), options.maxBatch(), new dev.steer4j.ResultSink() {
                 @Override public void completed(Result r) { results[Integer.parseInt(r.id())] = r; }
 
                 @Override public void failed(Request r, String message) { errors[Integer.parseInt(r.id())] = message; }
