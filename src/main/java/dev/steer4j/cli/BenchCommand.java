@@ -4,6 +4,7 @@ import dev.steer4j.InvalidInputException;
 import dev.steer4j.MemoryLimitException;
 import dev.steer4j.bench.Bench;
 import dev.steer4j.hooks.HookedModel;
+import dev.steer4j.engine.BatchEngine;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.profile.Profiler;
 import dev.steer4j.runtime.Tensors;
@@ -91,7 +92,8 @@ final class BenchCommand implements Callable<Integer> {
                     + " exceeds the model's " + model.maxPositions() + " positions");
         }
         try { // before the prompts, vectors and caches of --batch rows are made
-            dev.steer4j.generate.Generator.requireBatchMemory(model, batch, promptTokens, newTokens);
+            if (model.kind() == Gpt2Model.Kind.STEER4J) BatchEngine.requireMemory(model, batch, promptTokens + newTokens);
+            else dev.steer4j.generate.Generator.requireBatchMemory(model, batch, promptTokens, newTokens);
         } catch (MemoryLimitException e) {
             throw e.withSubject("--batch " + batch);
         }

@@ -146,6 +146,18 @@ public final class BatchEngine implements AutoCloseable {
         MemoryBudget.requireHeap(subject, "its per-slot state and one sampled step's logits as floats", heap);
     }
 
+    /**
+     * As {@link #requireMemory(Gpt2Model, int)}, with the KV cache at the size a request of {@code span} positions
+     * (prompt and new tokens) grows it to: what a static batch of such requests allocates.
+     */
+    public static void requireMemory(Gpt2Model model, int slots, int span) {
+        requireMemory(model, slots);
+        int capacity = SlotCache.capacityFor(span, model.maxPositions());
+        MemoryBudget.require("an engine of " + slots(slots), "the KV cache for requests of " + span + " positions ("
+                        + capacity + " columns, " + Tensors.floatTypeName(model.dtype()) + ")",
+                SlotCache.bytes(model, slots, capacity), MemoryBudget.forTensors(model.device()));
+    }
+
     /** Where the time went: prefills and decode steps, counts and seconds. */
     public java.util.Map<String, Object> stats() {
         java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();

@@ -59,4 +59,26 @@ class MemoryBoundsTest {
                 "--json").badInput();
         assertNeedsMoreThanThereIs(err, "--batch 2147483647");
     }
+
+    /**
+     * The check counts the KV cache the engine really allocates (its smallest is 64 columns), not prompt + new tokens
+     * (16 here): with a limit between the two figures, bench is refused before it allocates.
+     */
+    @Test
+    void benchCountsTheEnginesCacheNotJustItsTokens() {
+        int batch = 1024;
+        long logits = (long) batch * 50257 * Float.BYTES;
+        long perColumn = 2L * 3 * 32 * Float.BYTES; // keys and values, 3 layers of width 32, per slot and column
+        long limit = logits + batch * 16 * perColumn + (16L << 20); // room for 16 columns and some, not for 64
+        String old = System.getProperty(dev.steer4j.runtime.MemoryBudget.LIMIT_PROPERTY);
+        System.setProperty(dev.steer4j.runtime.MemoryBudget.LIMIT_PROPERTY, Long.toString(limit));
+        try {
+            String err = Cli.run("bench", "--model", Cli.convertedModel().toString(), "--batch", Integer.toString(batch),
+                    "--prompt-tokens", "8", "--new-tokens", "8", "--repeats", "1", "--warmup", "0", "--json").badInput();
+            assertNeedsMoreThanThereIs(err, "--batch " + batch);
+        } finally {
+            if (old == null) System.clearProperty(dev.steer4j.runtime.MemoryBudget.LIMIT_PROPERTY);
+            else System.setProperty(dev.steer4j.runtime.MemoryBudget.LIMIT_PROPERTY, old);
+        }
+    }
 }
