@@ -91,6 +91,9 @@ final class ExportCommand implements Callable<Integer> {
         return portable || zeroWeights || t != model.dtype() ? model.rebuilt(t, portable, zeroWeights) : model;
     }
 
+    static final int MAX_SHAPE_LAYERS = 256;
+    static final int MAX_SHAPE_WIDTH = 16384;
+
     static GPT2Config shapeConfig(String name) {
         int[] ld = switch (name) {
             case "gpt2" -> new int[]{12, 768};
@@ -109,6 +112,12 @@ final class ExportCommand implements Callable<Integer> {
         };
         if (ld[0] <= 0 || ld[1] <= 0 || ld[1] % 64 != 0) {
             throw new InvalidInputException("--shape " + name + ": layers must be positive and the width a positive multiple of 64");
+        }
+        // The program has one TorchScript class per module instance: building it costs time and memory per layer
+        // whatever the (stride-0) weights, so shapes far beyond any GPT-2 are refused rather than left to hang.
+        if (ld[0] > MAX_SHAPE_LAYERS || ld[1] > MAX_SHAPE_WIDTH) {
+            throw new InvalidInputException("--shape " + name + ": at most " + MAX_SHAPE_LAYERS + " layers and width "
+                    + MAX_SHAPE_WIDTH + " (GPT2-XL is 48x1600)");
         }
         return new GPT2Config(ld[0], ld[1] / 64, ld[1], 1024, 50257, 4 * ld[1], 1e-5);
     }

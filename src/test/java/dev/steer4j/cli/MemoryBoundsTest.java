@@ -81,4 +81,14 @@ class MemoryBoundsTest {
             else System.setProperty(dev.steer4j.runtime.MemoryBudget.LIMIT_PROPERTY, old);
         }
     }
+
+    /** A shape far beyond any GPT-2 is refused at once, not left to build for hours. */
+    @Test
+    void exportShapeBeyondAnyGpt2IsRefused(@TempDir Path dir) {
+        for (String shape : new String[]{"100000x1600", "48x1048576"}) {
+            String err = Cli.run("export", "--shape", shape, "--out", dir.resolve("x.pt").toString()).badInput();
+            assertTrue(err.contains("--shape " + shape + ": at most 256 layers and width 16384"), err);
+            assertFalse(Files.exists(dir.resolve("x.pt")));
+        }
+    }
 }
