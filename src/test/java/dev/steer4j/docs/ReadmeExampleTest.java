@@ -35,9 +35,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ReadmeExampleTest {
     /** The first java block under "## From Java", split into its import lines and the statements after them. */
     static List<String> snippet() throws Exception {
+        return snippet(0);
+    }
+
+    /** Java block {@code n} (from 0) under "## From Java": its import lines and statements (the first block's imports). */
+    static List<String> snippet(int n) throws Exception {
         String readme = Files.readString(Path.of("README.md"));
         int section = readme.indexOf("## From Java");
         int start = readme.indexOf("```java\n", section) + "```java\n".length();
+        for (int i = 0; i < n; i++) start = readme.indexOf("```java\n", readme.indexOf("```", start) + 3) + "```java\n".length();
+        if (n > 0) {
+            String block = readme.substring(start, readme.indexOf("```", start));
+            return List.of(snippet(0).get(0), block);
+        }
         String code = readme.substring(start, readme.indexOf("```", start));
         StringBuilder imports = new StringBuilder();
         StringBuilder body = new StringBuilder();
@@ -77,6 +87,32 @@ class ReadmeExampleTest {
         assertEquals(demo.get(20.0), texts.get("plus"), "plus: " + printed);
         assertEquals(demo.get(-20.0), texts.get("minus"), "minus: " + printed);
         assertTrue(!demo.get(20.0).equals(demo.get(-20.0)), "the two directions differ");
+    }
+
+    /** README's engine snippet: the streamed text is the request's own greedy continuation, then its finish reason. */
+    @Test
+    void readmeEngineSnippetStreamsTheSameTextAsARunAlone(@TempDir Path dir) throws Exception {
+        List<String> parts = snippet(1);
+        Path source = dir.resolve("ReadmeEngine.java");
+        Files.writeString(source, parts.get(0) + "public class ReadmeEngine {\n    public static void main(String[] args) throws Exception {\n"
+                + parts.get(1) + "    }\n}\n");
+        ByteArrayOutputStream diagnostics = new ByteArrayOutputStream();
+        int rc = ToolProvider.getSystemJavaCompiler().run(null, diagnostics, diagnostics, "-classpath",
+                System.getProperty("java.class.path"), "-d", dir.toString(), source.toString());
+        assertEquals(0, rc, diagnostics.toString());
+        ByteArrayOutputStream printed = new ByteArrayOutputStream();
+        PrintStream stdout = System.out;
+        try (URLClassLoader loader = new URLClassLoader(new URL[]{dir.toUri().toURL()}, getClass().getClassLoader())) {
+            System.setOut(new PrintStream(printed, true, StandardCharsets.UTF_8));
+            loader.loadClass("ReadmeEngine").getMethod("main", String[].class).invoke(null, (Object) new String[0]);
+        } finally {
+            System.setOut(stdout);
+        }
+        Result alone;
+        try (Model model = Model.builtIn(); Session session = model.session()) {
+            alone = session.generate("I think dogs are ", 10);
+        }
+        assertEquals(alone.text() + "|" + alone.finishReason() + "\n", printed.toString(StandardCharsets.UTF_8));
     }
 
     private static Map<Double, String> demoTexts(String prompt) throws Exception {
