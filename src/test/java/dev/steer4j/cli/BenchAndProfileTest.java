@@ -64,6 +64,17 @@ class BenchAndProfileTest {
         assertTrue(out.get("device_memory_mb").isNull(), "a CPU run has no device memory to report");
         assertEquals(6593792, out.get("weight_bytes").asLong(), "tiny weights: 1,648,448 floats, wte stored once");
         assertEquals(out.get("weight_read_gbps_per_decode_step").asDouble() / 10, out.get("roofline_fraction").asDouble(), 1e-12);
+        // roofline: the tiny model's FLOPs by hand (3 blocks of width 32, inner 128, vocabulary 50257) at the mean
+        // context of a decode step (4 prompt tokens + 3/2 new = 5), and fractions that follow from the figures beside them
+        JsonNode roof = out.get("roofline");
+        double perBlock = 2.0 * (32 * 96 + 32 * 32 + 32 * 128 + 128 * 32) + 2.0 * 2 * 32 * 5;
+        assertEquals(3 * perBlock + 2.0 * 32 * 50257, roof.get("flops_per_token").asDouble(), 1e-6);
+        double stepS = roof.get("step_ms").asDouble() / 1e3;
+        assertEquals(out.get("unsteered").get("decode_ms_per_token").get("median").asDouble(), roof.get("step_ms").asDouble(), 1e-9);
+        assertEquals(2 * roof.get("flops_per_token").asDouble() / stepS / 1e9, roof.get("achieved_gflops").asDouble(), 1e-6);
+        assertEquals(roof.get("achieved_gflops").asDouble() / roof.get("gemm_peak_gflops").asDouble(), roof.get("gemm_fraction").asDouble(), 1e-9);
+        assertEquals(6593792 / stepS / 1e9 / roof.get("read_peak_gbps").asDouble(), roof.get("memory_fraction").asDouble(), 1e-9);
+        assertTrue(roof.get("gemm_peak_gflops").asDouble() > 1 && roof.get("read_peak_gbps").asDouble() > 0.5, roof.toString());
         assertEquals(5, out.get("soak").get("calls").asInt());
         assertTrue(phases(trace).containsAll(List.of("prefill", "decode_step", "sampling", "steering_build")), phases(trace).toString());
     }

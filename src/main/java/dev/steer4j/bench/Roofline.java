@@ -1,0 +1,96 @@
+package dev.steer4j.bench;
+
+import dev.steer4j.model.GPT2Config;
+import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.runtime.Tensors;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.DeviceOptional;
+import org.bytedeco.pytorch.InferenceMode;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * How far a measured speed is from this machine's limits, measured in the same run: a decode step at batch B does
+ * B tokens' FLOPs and reads every weight once, so it is bound by the gemm rate when B is large and by memory
+ * bandwidth when B is small. Both limits are measured here, on the model's device and dtype: a large gemm, and a
+ * streaming read of a buffer far larger than the caches.
+ */
+public final class Roofline {
+    /** Measured limits of this device: a gemm rate (GFLOP/s) in the model's dtype and a read bandwidth (GB/s). */
+    public record Peaks(double gemmGflops, double readGBps) {}
+
+    private static final int GEMM_SIZE = 2048;
+    private static final long READ_BYTES = 512L << 20;
+
+    private Roofline() {}
+
+    /**
+     * Forward FLOPs of one token attending over {@code context} positions: 2 per multiply-add of every weight matrix
+     * it goes through (per block: c_attn d×3d, attention's c_proj d×d, c_fc d×inner, mlp's c_proj inner×d) and of
+     * the attention itself (q·k over the context and the weighted sum of values: 2·d·context multiply-adds), plus
+     * the unembedding (d×V) of the logits it yields. Layer norms, softmax and GELU are O(d) and left out.
+     */
+    public static double flopsPerToken(Gpt2Model model, int context) {
+        long d = model.width();
+        GPT2Config c = model.config();
+        long inner = c == null || c.nInner() <= 0 ? 4 * d : c.nInner();
+        double perBlock = 2.0 * (d * 3 * d + d * d + d * inner + inner * d) + 2.0 * 2 * d * context;
+        return model.layers() * perBlock + 2.0 * d * model.vocabSize();
+    }
+
+    /** Measures the gemm rate and read bandwidth of the model's device, best of a few tries each. */
+    public static Peaks measure(Gpt2Model model) {
+        try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+            TensorOptions opts = new TensorOptions(model.dtype()).device(new DeviceOptional(model.device()));
+            Tensor a = torch.ones(new long[]{GEMM_SIZE, GEMM_SIZE}, opts);
+            Tensor b = torch.ones(new long[]{GEMM_SIZE, GEMM_SIZE}, opts);
+            double best = Double.MAX_VALUE;
+            for (int i = 0; i < 3; i++) {
+                long t0 = System.nanoTime();
+                Tensor product = a.mm(b);
+                sync(product);
+                best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+            }
+            double gemm = 2.0 * GEMM_SIZE * GEMM_SIZE * GEMM_SIZE / best / 1e9;
+            Tensor buffer = torch.ones(new long[]{READ_BYTES / Tensors.elementBytes(model.dtype())}, opts);
+            double bestRead = Double.MAX_VALUE;
+            for (int i = 0; i < 3; i++) {
+                long t0 = System.nanoTime();
+                sync(buffer.sum());
+                bestRead = Math.min(bestRead, (System.nanoTime() - t0) / 1e9);
+            }
+            return new Peaks(gemm, READ_BYTES / bestRead / 1e9);
+        }
+    }
+
+    /** Waits for {@code t} by reading one element back (a CUDA kernel returns before it has run). */
+    private static void sync(Tensor t) {
+        Tensors.toFloats(t.flatten().narrow(0, 0, 1).to(torch.ScalarType.Float));
+    }
+
+    /**
+     * A decode step of {@code batch} rows at {@code context} positions that took {@code stepSeconds}: its achieved
+     * GFLOP/s and that as a fraction of the gemm peak, and the weight bytes it read per second as a fraction of the
+     * read bandwidth; the larger fraction says which limit binds.
+     */
+    public static Map<String, Object> decodeStep(Gpt2Model model, Peaks peaks, int batch, int context, double stepSeconds) {
+        double flops = batch * flopsPerToken(model, context);
+        double gflops = flops / stepSeconds / 1e9;
+        double readGBps = model.weightBytes() / stepSeconds / 1e9;
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("flops_per_token", flopsPerToken(model, context));
+        m.put("achieved_gflops", gflops);
+        m.put("gemm_peak_gflops", peaks.gemmGflops());
+        m.put("gemm_fraction", gflops / peaks.gemmGflops());
+        m.put("weight_read_gbps", readGBps);
+        m.put("read_peak_gbps", peaks.readGBps());
+        m.put("memory_fraction", readGBps / peaks.readGBps());
+        m.put("gemm_time_at_peak_ms", flops / (peaks.gemmGflops() * 1e9) * 1e3);
+        m.put("read_time_at_peak_ms", model.weightBytes() / (peaks.readGBps() * 1e9) * 1e3);
+        m.put("step_ms", stepSeconds * 1e3);
+        return m;
+    }
+}
