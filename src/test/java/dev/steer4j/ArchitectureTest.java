@@ -50,6 +50,8 @@ class ArchitectureTest {
                 .layer("batch").definedBy("dev.steer4j.batch..")
                 .layer("bench").definedBy("dev.steer4j.bench..")
                 .layer("spark").definedBy("dev.steer4j.spark..")
+                .layer("metrics").definedBy("dev.steer4j.metrics..")
+                .layer("sweep").definedBy("dev.steer4j.sweep..")
                 .layer("cli").definedBy("dev.steer4j.cli..")
                 .whereLayer("base").mayOnlyAccessLayers("base")
                 .whereLayer("runtime").mayOnlyAccessLayers("base")
@@ -72,6 +74,10 @@ class ArchitectureTest {
                         "steering", "engine", "session")
                 .whereLayer("spark").mayOnlyAccessLayers("base", "runtime", "request", "model", "generate", "steering",
                         "request.json", "engine", "session")
+                .whereLayer("metrics").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",
+                        "steering", "engine", "session", "api")
+                .whereLayer("sweep").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",
+                        "steering", "engine", "session", "api", "metrics")
                 .check(classes);
     }
 
