@@ -54,6 +54,20 @@ public record ConceptWords(List<String> words, int[] ids) {
         return new ConceptWords(List.copyOf(words), ids.stream().mapToInt(Integer::intValue).toArray());
     }
 
+    /** Those of {@code words} (taken as they are, spaces kept) that are one token: fixed lists used on any tokenizer. */
+    public static ConceptWords oneTokenWords(List<String> words, GPT2Tokenizer tokenizer) {
+        List<String> kept = new ArrayList<>();
+        Set<Integer> ids = new LinkedHashSet<>();
+        for (String w : words) {
+            int[] t = tokenizer.encode(w);
+            if (t.length == 1) {
+                kept.add(w);
+                ids.add(t[0]);
+            }
+        }
+        return new ConceptWords(List.copyOf(kept), ids.stream().mapToInt(Integer::intValue).toArray());
+    }
+
     public boolean isEmpty() {
         return ids.length == 0;
     }

@@ -87,15 +87,31 @@ public final class Sweep {
         long newTokens = 0;
         for (Result r : results) newTokens += r.newIds().length;
 
-        start = System.nanoTime();
-        List<Evaluator.Generated> toMeasure = new ArrayList<>();
-        List<String> keys = new ArrayList<>(keysInOrder(plan));
-        for (String key : keys) {
-            String module = key.substring(0, key.indexOf('|'));
+        List<Request> cellRequests = new ArrayList<>();
+        List<Result> cellResults = new ArrayList<>();
+        for (String key : keysInOrder(plan)) {
             int index = requestOf.get(key);
-            toMeasure.add(new Evaluator.Generated(requests.get(index), results[index], module, plan.vectors().get(module)));
+            cellRequests.add(requests.get(index));
+            cellResults.add(results[index]);
         }
-        if (progress != null) progress.measuring(toMeasure.size());
+        if (progress != null) progress.measuring(cellRequests.size());
+        return measure(session, plan, cellRequests, cellResults, concept, opposite, requests.size(), newTokens, generateSeconds, stats);
+    }
+
+    /**
+     * Measures continuations generated elsewhere (the demo's), one per cell of {@code plan} in its order (module,
+     * coefficient, prompt, sample), and chooses the best setting.
+     */
+    public static Outcome measure(SteeringSession session, SweepPlan plan, List<Request> cellRequests, List<Result> cellResults,
+                                  ConceptWords concept, ConceptWords opposite, int generations, long newTokens,
+                                  double generateSeconds, Map<String, Object> stats) {
+        long start = System.nanoTime();
+        List<Evaluator.Generated> toMeasure = new ArrayList<>();
+        List<String> keys = keysInOrder(plan);
+        for (int j = 0; j < keys.size(); j++) {
+            String module = keys.get(j).substring(0, keys.get(j).indexOf('|'));
+            toMeasure.add(new Evaluator.Generated(cellRequests.get(j), cellResults.get(j), module, plan.vectors().get(module)));
+        }
         List<CellMetrics> metrics = Evaluator.evaluate(session, toMeasure, concept, opposite);
         double measureSeconds = (System.nanoTime() - start) / 1e9;
 
@@ -116,7 +132,7 @@ public final class Sweep {
         Aggregate.Choice choice = Aggregate.choose(scored, plan.prompts().size());
         List<SweepCell> withScores = new ArrayList<>();
         for (int j = 0; j < cells.size(); j++) withScores.add(cells.get(j).withScore(Aggregate.score(scored.get(j), choice.maxRise())));
-        return new Outcome(plan, withScores, choice, useConcept, requests.size(), newTokens, generateSeconds, measureSeconds, stats);
+        return new Outcome(plan, withScores, choice, useConcept, generations, newTokens, generateSeconds, measureSeconds, stats);
     }
 
     /** The concept measure of the aggregate: the concept score when concept words are given, else the projection. */
