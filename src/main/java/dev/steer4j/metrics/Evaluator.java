@@ -94,7 +94,7 @@ public final class Evaluator {
             int row = rowOf.get(g.key());
             double[][] lu = unsteeredLogp.computeIfAbsent(row, r -> logSoftmax(unsteered[r]));
             double[][] ls = g.request().steer().isEmpty() ? lu : logSoftmax(steeredLogits[s++]);
-            float[] proj = projections(acts.get(g.module()), row, plain.size(), g, plain);
+            float[] proj = projections(acts.get(g.module()), row, g, plain);
             out[i] = metrics(g, lu, ls, proj, concept, opposite);
         }
     }
@@ -127,7 +127,7 @@ public final class Evaluator {
     }
 
     /** Each new token's activation (the unsteered pass's, left-padded row {@code row}) dotted with the unit vector. */
-    private static float[] projections(Activation a, int row, int rows, Generated g, List<Generated> plain) {
+    private static float[] projections(Activation a, int row, Generated g, List<Generated> plain) {
         int promptLength = g.result().ids().length;
         int n = g.result().newIds().length;
         int width = (int) a.shape()[1];
