@@ -50,6 +50,8 @@ class ArchitectureTest {
                 .layer("batch").definedBy("dev.steer4j.batch..")
                 .layer("bench").definedBy("dev.steer4j.bench..")
                 .layer("spark").definedBy("dev.steer4j.spark..")
+                .layer("metrics").definedBy("dev.steer4j.metrics..")
+                .layer("sweep").definedBy("dev.steer4j.sweep..")
                 .layer("cli").definedBy("dev.steer4j.cli..")
                 .whereLayer("base").mayOnlyAccessLayers("base")
                 .whereLayer("runtime").mayOnlyAccessLayers("base")
@@ -70,6 +72,10 @@ class ArchitectureTest {
                 .whereLayer("bench").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",
                         "steering", "engine", "session")
                 .whereLayer("spark").mayOnlyAccessLayers("base", "request", "steering", "request.json", "api")
+                .whereLayer("metrics").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",
+                        "steering", "engine", "session", "api")
+                .whereLayer("sweep").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",
+                        "steering", "engine", "session", "api", "metrics")
                 .check(classes);
     }
 

@@ -74,6 +74,16 @@ final class CachedPrefill implements Decoder {
         }
     }
 
+    /** Logits at every position, {@code [B, W, V]}, left-padded as the prompts are (teacher forcing: metrics). */
+    Tensor everyPosition() {
+        listener.onForward(rowIndex, hookPositions);
+        IValueVector args = new IValueVector(new IValue(inputIds), new IValue(positionIds), new IValue(keyPadding),
+                kCaches, vCaches, new IValue(0), new IValue(false));
+        try (IValue out = module.forward(args); Tensor logits = out.toTensor()) {
+            return logits.narrow(1, 0, logits.size(1)); // a view of its own: the IValue's handle goes with it
+        }
+    }
+
     private static long[] rangeOf(int n) {
         long[] r = new long[n];
         for (int i = 0; i < n; i++) r[i] = i;

@@ -142,6 +142,38 @@ public final class Generator {
         }
     }
 
+    /**
+     * Teacher forcing: row b's logits at its positions {@code from[b]} to its last, {@code [B][len_b - from_b][V]},
+     * all rows as one left-padded forward pass (a steer4j program; a foreign one has no such pass here). Logits at
+     * position t are the next-token distribution after the row's first t + 1 tokens.
+     */
+    public float[][][] positionLogits(int[][] rows, int[] from) {
+        if (model.kind() != Gpt2Model.Kind.STEER4J) {
+            throw new InvalidInputException("logits at every position need a steer4j program (convert the model with `steer4j convert`)");
+        }
+        long floats = 0;
+        for (int b = 0; b < rows.length; b++) floats += (long) (rows[b].length - from[b]) * model.vocabSize();
+        MemoryBudget.requireHeap("logits at " + rows.length + " rows' positions", "as floats", MemoryBudget.product(floats, Float.BYTES));
+        try (Gpt2Model.Use use = model.use()) {
+            Program program = program(); // built outside inference mode and any scope
+            try (InferenceMode guard = new InferenceMode(); PointerScope scope = new PointerScope();
+                 Decoder d = decoder(program, rows, 0)) {
+                Tensor all = finite(((CachedPrefill) d).everyPosition());
+                long width = all.size(1);
+                float[][][] out = new float[rows.length][][];
+                for (int b = 0; b < rows.length; b++) {
+                    int n = rows[b].length - from[b];
+                    long start = width - rows[b].length + from[b]; // left padding: row b ends at the last column
+                    float[] flat = Tensors.toFloats(all.select(0, b).narrow(0, start, n));
+                    int v = n == 0 ? 0 : flat.length / n;
+                    out[b] = new float[n][];
+                    for (int t = 0; t < n; t++) out[b][t] = Arrays.copyOfRange(flat, t * v, (t + 1) * v);
+                }
+                return out;
+            }
+        }
+    }
+
     /** The token-level loop: returns each row's new tokens. */
     public int[][] generateIds(int[][] prompts, int maxNewTokens, Sampling sampling, IntConsumer onToken) {
         int[] limits = new int[prompts.length];

@@ -265,6 +265,25 @@ public final class SteeringSession implements AutoCloseable {
     }
 
     /**
+     * Teacher forcing under per-request steering: row b reads the tokens {@code ids[b]} (say, a request's prompt and
+     * what it generated) under {@code requests.get(b)}'s steering, and gives its logits at positions {@code from[b]}
+     * to its last, {@code [B][len_b - from_b][V]}, in one batch. Each request is checked first, as {@link #run} does.
+     */
+    public float[][][] requestPositionLogits(List<Request> requests, int[][] ids, int[] from) {
+        try (Gpt2Model.Use call = hold()) {
+            checkAll(requests);
+            for (int b = 0; b < ids.length; b++) {
+                if (ids[b].length == 0 || ids[b].length > model.maxPositions() || from[b] < 0 || from[b] > ids[b].length) {
+                    throw new InvalidInputException("row " + b + ": " + ids[b].length + " tokens, from position " + from[b]
+                            + " (the model has " + model.maxPositions() + " positions)");
+                }
+            }
+            steerRows(requests);
+            return generator.positionLogits(ids, from);
+        }
+    }
+
+    /**
      * A continuous-batching engine on this session: its program (with the session's edits), per-request
      * steering through the session's per-row hooks, and each run holding the session. Close it when done.
      */
