@@ -60,25 +60,9 @@ class ReadmeExampleTest {
         List<String> parts = snippet();
         assertTrue(parts.get(0).lines().count() + parts.get(1).strip().lines().count() <= 12,
                 "about a dozen lines with the imports:\n" + parts);
-        Path source = dir.resolve("ReadmeSnippet.java");
-        Files.writeString(source, parts.get(0) + "public class ReadmeSnippet {\n    public static void main(String[] args) throws Exception {\n"
-                + parts.get(1) + "    }\n}\n");
-        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
-        ByteArrayOutputStream diagnostics = new ByteArrayOutputStream();
-        int rc = javac.run(null, diagnostics, diagnostics, "-classpath", System.getProperty("java.class.path"), "-d", dir.toString(),
-                source.toString());
-        assertEquals(0, rc, diagnostics.toString());
-
-        ByteArrayOutputStream printed = new ByteArrayOutputStream();
-        PrintStream stdout = System.out;
-        try (URLClassLoader loader = new URLClassLoader(new URL[]{dir.toUri().toURL()}, getClass().getClassLoader())) {
-            System.setOut(new PrintStream(printed, true, StandardCharsets.UTF_8));
-            loader.loadClass("ReadmeSnippet").getMethod("main", String[].class).invoke(null, (Object) new String[0]);
-        } finally {
-            System.setOut(stdout);
-        }
+        String printed = compileAndRun(dir, "ReadmeSnippet", parts);
         Map<String, String> texts = new HashMap<>();
-        for (String line : printed.toString(StandardCharsets.UTF_8).lines().toList()) {
+        for (String line : printed.lines().toList()) {
             texts.put(line.substring(0, line.indexOf(": ")), line.substring(line.indexOf(": ") + 2));
         }
         // Per-request steering with love.times(±20) equals what `demo` prints for ±20: the same vector added by a
@@ -89,30 +73,36 @@ class ReadmeExampleTest {
         assertTrue(!demo.get(20.0).equals(demo.get(-20.0)), "the two directions differ");
     }
 
-    /** README's engine snippet: the streamed text is the request's own greedy continuation, then its finish reason. */
-    @Test
-    void readmeEngineSnippetStreamsTheSameTextAsARunAlone(@TempDir Path dir) throws Exception {
-        List<String> parts = snippet(1);
-        Path source = dir.resolve("ReadmeEngine.java");
-        Files.writeString(source, parts.get(0) + "public class ReadmeEngine {\n    public static void main(String[] args) throws Exception {\n"
+    /** Compiles {@code parts} (imports, statements) as the main method of {@code name} and runs it; what it printed. */
+    private String compileAndRun(Path dir, String name, List<String> parts) throws Exception {
+        Path source = dir.resolve(name + ".java");
+        Files.writeString(source, parts.get(0) + "public class " + name + " {\n    public static void main(String[] args) throws Exception {\n"
                 + parts.get(1) + "    }\n}\n");
+        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
         ByteArrayOutputStream diagnostics = new ByteArrayOutputStream();
-        int rc = ToolProvider.getSystemJavaCompiler().run(null, diagnostics, diagnostics, "-classpath",
-                System.getProperty("java.class.path"), "-d", dir.toString(), source.toString());
+        int rc = javac.run(null, diagnostics, diagnostics, "-classpath", System.getProperty("java.class.path"), "-d", dir.toString(),
+                source.toString());
         assertEquals(0, rc, diagnostics.toString());
         ByteArrayOutputStream printed = new ByteArrayOutputStream();
         PrintStream stdout = System.out;
         try (URLClassLoader loader = new URLClassLoader(new URL[]{dir.toUri().toURL()}, getClass().getClassLoader())) {
             System.setOut(new PrintStream(printed, true, StandardCharsets.UTF_8));
-            loader.loadClass("ReadmeEngine").getMethod("main", String[].class).invoke(null, (Object) new String[0]);
+            loader.loadClass(name).getMethod("main", String[].class).invoke(null, (Object) new String[0]);
         } finally {
             System.setOut(stdout);
         }
+        return printed.toString(StandardCharsets.UTF_8);
+    }
+
+    /** README's engine snippet: the streamed text is the request's own greedy continuation, then its finish reason. */
+    @Test
+    void readmeEngineSnippetStreamsTheSameTextAsARunAlone(@TempDir Path dir) throws Exception {
+        String printed = compileAndRun(dir, "ReadmeEngine", snippet(1));
         Result alone;
         try (Model model = Model.builtIn(); Session session = model.session()) {
             alone = session.generate("I think dogs are ", 10);
         }
-        assertEquals(alone.text() + "|" + alone.finishReason() + "\n", printed.toString(StandardCharsets.UTF_8));
+        assertEquals(alone.text() + "|" + alone.finishReason() + "\n", printed);
     }
 
     private static Map<Double, String> demoTexts(String prompt) throws Exception {
