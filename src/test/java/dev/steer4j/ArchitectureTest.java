@@ -50,6 +50,8 @@ class ArchitectureTest {
                 .layer("batch").definedBy("dev.steer4j.batch..")
                 .layer("bench").definedBy("dev.steer4j.bench..")
                 .layer("spark").definedBy("dev.steer4j.spark..")
+                .layer("server").definedBy("dev.steer4j.server..")
+                .layer("langchain4j").definedBy("dev.steer4j.langchain4j..")
                 .layer("cli").definedBy("dev.steer4j.cli..")
                 .whereLayer("base").mayOnlyAccessLayers("base")
                 .whereLayer("runtime").mayOnlyAccessLayers("base")
@@ -72,6 +74,9 @@ class ArchitectureTest {
                         "steering", "engine", "session")
                 .whereLayer("spark").mayOnlyAccessLayers("base", "runtime", "request", "model", "generate", "steering",
                         "request.json", "engine", "session")
+                // the server and the langchain4j provider sit on the public API (and vector files, by name)
+                .whereLayer("server").mayOnlyAccessLayers("base", "request", "steering", "api")
+                .whereLayer("langchain4j").mayOnlyAccessLayers("base", "request", "api")
                 .check(classes);
     }
 
