@@ -330,7 +330,8 @@ public final class OpenAiServer implements AutoCloseable {
         if (t instanceof CancellationException || t instanceof IllegalStateException) {
             return new ApiError(503, "server_error", null, "the request was cancelled: the server is shutting down");
         }
-        return new ApiError(500, "server_error", null, "internal error: " + t.getClass().getSimpleName() + ": " + t.getMessage());
+        String first = String.valueOf(t.getMessage()).strip().lines().findFirst().orElse("");
+        return new ApiError(500, "server_error", null, "internal error: " + t.getClass().getSimpleName() + ": " + first);
     }
 
     /** Which request field an engine refusal is about, by what its message speaks of. */
