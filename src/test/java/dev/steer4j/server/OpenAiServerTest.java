@@ -330,6 +330,70 @@ class OpenAiServerTest {
         }
     }
 
+    /**
+     * The official {@code openai} npm client (pinned in src/test/node/package-lock.json; {@code .ci/run} installs it
+     * with {@code npm ci}): completions whole and streamed with usage, steering in the body beside OpenAI's fields,
+     * several prompts with n, a refusal, the model list. Without node or the package this fails: it is the test
+     * of OpenAI compatibility.
+     */
+    @Test
+    void theOfficialOpenAiNodeClient() throws Exception {
+        Path node = Path.of("src/test/node");
+        assertTrue(Files.isDirectory(node.resolve("node_modules/openai")),
+                "the openai npm package is not installed: run `npm ci` in src/test/node (.ci/run does)");
+        String vector = Http.JSON.writeValueAsString(java.util.Map.of("module", BLOCK, "values", UNIT));
+        Process p = new ProcessBuilder("node", "client.mjs", http.base + "/v1", KEY, "tiny", vector)
+                .directory(node.toFile()).redirectErrorStream(false).start();
+        CompletableFutureText err = CompletableFutureText.read(p.getErrorStream());
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(2, TimeUnit.MINUTES), "node did not finish");
+        assertEquals(0, p.exitValue(), "node failed: " + err.get() + out);
+        JsonNode r = Http.json(out);
+
+        assertEquals(GREEDY.get("unsteered").get("text").asText(), r.get("plain").get("text").asText());
+        assertEquals("length", r.get("plain").get("finish").asText());
+        assertEquals("text_completion", r.get("plain").get("object").asText());
+        assertEquals(17, r.get("plain").get("usage").get("total_tokens").asInt());
+        assertEquals(GREEDY.get("steered_last_token_unit_every_position_c10").get("text").asText(), r.get("named").get("text").asText());
+        assertEquals(generateCli(vectors.resolve("last.safetensors") + "*-10"), r.get("streamed").get("text").asText());
+        assertEquals("length", r.get("streamed").get("finish").asText());
+        assertEquals(12, r.get("streamed").get("usage").get("completion_tokens").asInt());
+        assertTrue(r.get("streamed").get("chunks").asInt() > 2, "streamed in pieces: " + r.get("streamed"));
+
+        JsonNode many = r.get("many");
+        assertEquals(4, many.size());
+        String dogs;
+        String feel;
+        try (Session alone = model.session()) {
+            dogs = alone.run(Request.prompt(PROMPT).maxNewTokens(5).build()).text();
+            feel = alone.run(Request.prompt("Today I feel").maxNewTokens(5).build()).text();
+        }
+        for (int i = 0; i < 4; i++) {
+            assertEquals(i, many.get(i).get("index").asInt());
+            assertEquals(i < 2 ? dogs : feel, many.get(i).get("text").asText(), "choice " + i);
+        }
+        assertEquals(400, r.get("refused").get("status").asInt(), r.get("refused").toString());
+        assertTrue(r.get("refused").get("message").asText().contains("logprobs"), r.get("refused").toString());
+        assertEquals(List.of("tiny"), List.of(r.get("models").get(0).asText()));
+    }
+
+    /** A process's stream read on its own thread, so that neither pipe can fill and stall the other. */
+    record CompletableFutureText(java.util.concurrent.CompletableFuture<String> text) {
+        static CompletableFutureText read(java.io.InputStream in) {
+            return new CompletableFutureText(java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+                } catch (java.io.IOException e) {
+                    return e.toString();
+                }
+            }));
+        }
+
+        String get() throws Exception {
+            return text.get(1, TimeUnit.MINUTES);
+        }
+    }
+
     static String generateCliLong() {
         try (Session s = model.session()) {
             return s.run(Request.prompt(PROMPT).maxNewTokens(50).build()).text();
