@@ -71,6 +71,7 @@ final class ServeCommand implements Callable<Integer> {
         if (maxBatch < 1) throw new InvalidInputException("--max-batch must be >= 1, got " + maxBatch);
         if (maxQueue < 1) throw new InvalidInputException("--max-queue must be >= 1, got " + maxQueue);
         if (vectors != null && !Files.isDirectory(vectors)) throw new InvalidInputException("--vectors " + vectors + ": not a folder");
+        if (model != null && !Files.isRegularFile(model)) throw new InvalidInputException("--model " + model + ": no such file");
         Device where = new Device(device);
         String key = apiKey();
         List<Steer> defaults = defaultSteer();

@@ -167,7 +167,17 @@ public final class OpenAiServer implements AutoCloseable {
         json(ctx, 200, out);
     }
 
+    /** Counted in flight from its first line, so that a shutdown waits for a request still being read. */
     private void completions(Context ctx) throws IOException, InterruptedException {
+        inFlight.incrementAndGet();
+        try {
+            complete(ctx);
+        } finally {
+            inFlight.decrementAndGet();
+        }
+    }
+
+    private void complete(Context ctx) throws IOException, InterruptedException {
         Engine running = engine;
         if (draining) throw new ApiError(503, "server_error", null, "the server is shutting down");
         if (running == null) throw new ApiError(503, "server_error", null, "the model is still loading: try again shortly");
@@ -187,13 +197,8 @@ public final class OpenAiServer implements AutoCloseable {
         } catch (IllegalStateException e) {
             throw new ApiError(503, "server_error", null, "the server is shutting down");
         }
-        inFlight.incrementAndGet();
-        try {
-            if (request.stream()) stream(ctx, run, request);
-            else whole(ctx, run, request);
-        } finally {
-            inFlight.decrementAndGet();
-        }
+        if (request.stream()) stream(ctx, run, request);
+        else whole(ctx, run, request);
     }
 
     /** Not streamed: waits for every choice, then one JSON object. */
