@@ -78,6 +78,8 @@ final class ServeCommand implements Callable<Integer> {
         // slf4j-simple is Jetty's log: warnings only, on stderr (the access log is steer4j's own line)
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
+        // Javalin logs a failed start as an error of its own; the command says it in one line instead
+        System.setProperty("org.slf4j.simpleLogger.log.io.javalin.Javalin", "off");
 
         ServerOptions options = new ServerOptions(host, port, vectors, key, ServerOptions.DEFAULT_MAX_BODY, defaults,
                 line -> main.err().println(line));
