@@ -110,7 +110,32 @@ class ServerSlotsTest {
         assertEquals("1", refused.headers().firstValue("Retry-After").orElse(null));
         assertTrue(Http.json(refused.body()).get("error").get("message").asText().contains("queue is full"), refused.body());
         long before = engine.steps();
+        assertEquals(0, engine.queued(), "the refused request's choices left the queue");
         assertEquals(200, http.post("/v1/completions", body(4, false)).statusCode());
         assertTrue(engine.steps() - before < 120, "the refused request's choices still ran: " + (engine.steps() - before) + " steps");
+    }
+    /** No grace: the running stream is cancelled and ends with an error event, and the listener is gone. */
+    @Test
+    void shutdownWithoutGraceEndsARunningStreamWithAnErrorEvent() throws Exception {
+        try (Session own = model.session()) {
+            Engine e = own.engine(1, 1);
+            OpenAiServer other = OpenAiServer.start(ServerOptions.loopback(0).withLog(l -> {}));
+            other.ready(e, "builtin");
+            Socket s = new Socket("127.0.0.1", other.port());
+            s.setSoTimeout(60_000);
+            byte[] json = body(120, true).getBytes(StandardCharsets.UTF_8);
+            s.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " + json.length + "\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().write(json);
+            InputStream in = s.getInputStream();
+            StringBuilder seen = new StringBuilder();
+            while (!seen.toString().contains("data: ")) seen.append((char) in.read());
+            assertTrue(!other.shutdown(java.time.Duration.ZERO), "a request was still running");
+            String rest = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(rest.contains("\"error\"") && rest.contains("shutting down"), rest);
+            assertTrue(rest.contains("data: [DONE]"), rest);
+            s.close();
+            assertEquals(0, e.running() + e.queued());
+        }
     }
 }
