@@ -12,7 +12,7 @@
 #     over loopback, every other request streamed, each naming its vector; tokens/s = new tokens / wall seconds
 #     of the load (server start excluded), p50 / p99 latency per request (sent to last byte)
 # Then checks every served text against batch's for the same id (greedy: they must be equal) and prints the
-# ratio of the two throughputs. Needs node (fetch) and numpy for the workload.
+# ratio of the two throughputs. Needs node (fetch) and Debian's python3-torch and python3-regex (the workload script imports them).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,9 +25,9 @@ batchwork="$out/batch"
 mkdir -p "$work" "$batchwork"
 [[ -f target/steer4j.jar ]] || mvn -q -B -DskipTests package >&2
 steer4j() { java -jar target/steer4j.jar "$@"; }
-[[ -f "$out/gpt2-124m/model.safetensors" ]] || python3 scripts/make_random_gpt2.py "$out/gpt2-124m" >&2
+[[ -f "$out/gpt2-124m/model.safetensors" ]] || /usr/bin/python3 scripts/make_random_gpt2.py "$out/gpt2-124m" >&2
 [[ -f "$out/gpt2-124m.pt" ]] || steer4j convert --hf "$out/gpt2-124m" --out "$out/gpt2-124m.pt" >&2
-[[ -f "$batchwork/requests.jsonl" ]] || python3 scripts/make_batch_workload.py "$batchwork" --vocab "$out/gpt2-124m" --width 768 --layers 12
+[[ -f "$batchwork/requests.jsonl" ]] || /usr/bin/python3 scripts/make_batch_workload.py "$batchwork" --vocab "$out/gpt2-124m" --width 768 --layers 12
 
 echo "steer4j batch, --max-batch $b" >&2
 rm -f "$work/batch.out.jsonl"
@@ -35,14 +35,15 @@ steer4j batch --model "$out/gpt2-124m.pt" --in "$batchwork/requests.jsonl" --out
     > "$work/batch.json" 2> "$work/batch.err"
 
 echo "steer4j serve, --max-batch $b, $concurrency clients" >&2
-steer4j serve --model "$out/gpt2-124m.pt" --vectors "$batchwork" --port "$port" --max-batch "$b" --max-queue 1024 \
-    2> "$work/serve.err" &
+# java itself in the background (not through a shell function), so that $! is its pid and SIGTERM reaches it
+java -jar target/steer4j.jar serve --model "$out/gpt2-124m.pt" --vectors "$batchwork" --port "$port" --max-batch "$b" \
+    --max-queue 1024 2> "$work/serve.err" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do grep -q ready "$work/serve.err" && break; sleep 0.2; done
 grep -q ready "$work/serve.err" || { cat "$work/serve.err" >&2; exit 1; }
 node scripts/bench_serve_client.mjs "http://127.0.0.1:$port" "$batchwork/requests.jsonl" "$concurrency" > "$work/serve.json"
-kill -TERM "$pid"; wait "$pid"
+kill -TERM "$pid"; wait "$pid" # steer4j serve exits 0 on SIGTERM
 
 python3 - "$work" <<'PY'
 import json, sys
