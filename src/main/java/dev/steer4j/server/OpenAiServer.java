@@ -39,6 +39,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class OpenAiServer implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long POLL_MILLIS = 1000; // a stream's keep-alive, and how soon a gone client is seen
+    private static final long DRAIN_BYTES = 16L << 20; // what an oversized body may still send before its 413
 
     private final ServerOptions options;
     private final ApiKey key;
@@ -390,12 +391,10 @@ public final class OpenAiServer implements AutoCloseable {
 
     private JsonNode readBody(Context ctx) throws IOException {
         long limit = options.maxBodyBytes();
-        if (ctx.req().getContentLengthLong() > limit) throw tooLarge(limit);
-        byte[] bytes;
-        try (InputStream in = ctx.req().getInputStream()) {
-            bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, limit + 1));
-        }
-        if (bytes.length > limit) throw tooLarge(limit);
+        InputStream in = ctx.req().getInputStream();
+        if (ctx.req().getContentLengthLong() > limit) throw tooLarge(ctx, in, limit);
+        byte[] bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, limit + 1));
+        if (bytes.length > limit) throw tooLarge(ctx, in, limit);
         try {
             return JSON.readTree(bytes);
         } catch (JsonProcessingException e) {
@@ -403,7 +402,23 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    private static ApiError tooLarge(long limit) {
+    /**
+     * 413. The rest of the body is read and dropped first, up to a bound: closing a connection with unread bytes
+     * makes the kernel reset it, and the client, still sending, would never see the answer. Beyond the bound the
+     * connection is closed all the same.
+     */
+    private static ApiError tooLarge(Context ctx, InputStream in, long limit) {
+        long bound = Math.max(DRAIN_BYTES, 4 * limit);
+        try {
+            for (long skipped = 0; skipped < bound; ) {
+                long n = in.skip(Math.min(1 << 16, bound - skipped));
+                if (n <= 0 && in.read() < 0) break;
+                skipped += Math.max(n, 1);
+            }
+        } catch (IOException e) {
+            // the client is gone or sent less than it said: the answer may not reach it either way
+        }
+        ctx.header("Connection", "close");
         return new ApiError(413, "invalid_request_error", null, "the request body is larger than this server's limit of "
                 + limit + " bytes");
     }
