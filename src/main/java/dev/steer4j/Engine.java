@@ -223,7 +223,12 @@ public final class Engine implements AutoCloseable {
         Job(Request request, TextListener listener) {
             this.request = request;
             this.listener = listener;
-            completion.result().whenComplete((r, e) -> unfinished.remove(this));
+            completion.result().whenComplete((r, e) -> {
+                unfinished.remove(this);
+                // a request given up while queued leaves the queue now, not when a slot frees: else it holds a place
+                // there and the queue refuses others (a 429 for a client of steer4j serve) for no work at all
+                if (completion.isCancelled()) queue.remove(this);
+            });
         }
 
         @Override public Request request() {

@@ -52,6 +52,8 @@ class ArchitectureTest {
                 .layer("spark").definedBy("dev.steer4j.spark..")
                 .layer("metrics").definedBy("dev.steer4j.metrics..")
                 .layer("sweep").definedBy("dev.steer4j.sweep..")
+                .layer("server").definedBy("dev.steer4j.server..")
+                .layer("langchain4j").definedBy("dev.steer4j.langchain4j..")
                 .layer("cli").definedBy("dev.steer4j.cli..")
                 .whereLayer("base").mayOnlyAccessLayers("base")
                 .whereLayer("runtime").mayOnlyAccessLayers("base")
@@ -76,6 +78,9 @@ class ArchitectureTest {
                         "steering", "engine", "session", "api")
                 .whereLayer("sweep").mayOnlyAccessLayers("base", "runtime", "request", "model", "hooks", "generate",
                         "steering", "engine", "session", "api", "metrics")
+                // the server and the langchain4j provider sit on the public API (and vector files, by name)
+                .whereLayer("server").mayOnlyAccessLayers("base", "request", "steering", "api")
+                .whereLayer("langchain4j").mayOnlyAccessLayers("base", "request", "api")
                 .check(classes);
     }
 

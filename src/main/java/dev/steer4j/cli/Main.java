@@ -14,7 +14,7 @@ import picocli.CommandLine.Spec;
         description = "Activation steering of GPT-2 on libtorch.",
         subcommands = {ConvertCommand.class, TokenizeCommand.class, LogitsCommand.class, GenerateCommand.class,
                 ModulesCommand.class, ActivationsCommand.class, VectorCommand.class, DemoCommand.class, BenchCommand.class,
-                ExportCommand.class, BatchCommand.class, SweepCommand.class, VectorInfoCommand.class,
+                ExportCommand.class, BatchCommand.class, SweepCommand.class, VectorInfoCommand.class, ServeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Callable<Integer> {
     private final PrintStream out;

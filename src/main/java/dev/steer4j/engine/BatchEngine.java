@@ -464,6 +464,9 @@ public final class BatchEngine implements AutoCloseable {
         long[] next = new long[active.length];
         IValueVector args = sampled ? null : greedyArgs(); // kept across steps: made outside the step's scope
         try (InferenceMode guard = new InferenceMode(); PointerScope scope = new PointerScope()) {
+            // an idle slot's position counts up at every step, across runs too: wrapped here it stays inside the
+            // position table (a busy row never reaches maxPositions: the request check holds it below)
+            cache.positions.remainder_(new Scalar((long) model.maxPositions()));
             if (!sampled) {
                 greedyPast.fill_(new Scalar(cache.clock()));
                 try (Profiler.Span s = Profiler.span("decode_step")) {
