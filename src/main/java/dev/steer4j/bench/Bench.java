@@ -118,7 +118,8 @@ public final class Bench {
         out.put("weight_read_gbps_per_decode_step", decodeS > 0 ? weights / decodeS / 1e9 : null);
         if (decodeS > 0) { // the unsteered decode step against this machine's limits, measured now
             int context = s.promptTokens() + s.newTokens() / 2; // the mean position a decode step attends over
-            out.put("roofline", Roofline.decodeStep(model, Roofline.measure(model), s.batch(), context, decodeS));
+            out.put("roofline", Roofline.decodeStep(model, Roofline.measure(model), s.batch(), context, decodeS,
+                    Roofline.gemmsAlone(model, s.batch())));
         }
         return out;
     }

@@ -2,6 +2,7 @@ package dev.steer4j.bench;
 
 import dev.steer4j.model.GPT2Config;
 import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.runtime.MemoryBudget;
 import dev.steer4j.runtime.Tensors;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -16,11 +17,15 @@ import org.bytedeco.pytorch.global.torch;
  * How far a measured speed is from this machine's limits, measured in the same run: a decode step at batch B does
  * B tokens' FLOPs and reads every weight once, so it is bound by the gemm rate when B is large and by memory
  * bandwidth when B is small. Both limits are measured here, on the model's device and dtype: a large gemm, and a
- * streaming read of a buffer far larger than the caches.
+ * matrix-vector product over a matrix far larger than the caches (a read at the rate gemv reads weights, with the
+ * threads the BLAS uses, which a single-threaded reduction would understate). Beside them, the step's own gemms
+ * alone: every weight matrix of the model at the step's batch, timed without the rest of the step.
  */
 public final class Roofline {
     /** Measured limits of this device: a gemm rate (GFLOP/s) in the model's dtype and a read bandwidth (GB/s). */
     public record Peaks(double gemmGflops, double readGBps) {}
+
+    private static final int READ_COLUMNS = 4096;
 
     private static final int GEMM_SIZE = 2048;
     private static final long READ_BYTES = 512L << 20;
@@ -55,14 +60,56 @@ public final class Roofline {
                 best = Math.min(best, (System.nanoTime() - t0) / 1e9);
             }
             double gemm = 2.0 * GEMM_SIZE * GEMM_SIZE * GEMM_SIZE / best / 1e9;
-            Tensor buffer = torch.ones(new long[]{READ_BYTES / Tensors.elementBytes(model.dtype())}, opts);
+            long rows = READ_BYTES / Tensors.elementBytes(model.dtype()) / READ_COLUMNS;
+            Tensor matrix = torch.ones(new long[]{rows, READ_COLUMNS}, opts);
+            Tensor vector = torch.ones(new long[]{READ_COLUMNS}, opts);
             double bestRead = Double.MAX_VALUE;
             for (int i = 0; i < 3; i++) {
                 long t0 = System.nanoTime();
-                sync(buffer.sum());
+                sync(matrix.mv(vector));
                 bestRead = Math.min(bestRead, (System.nanoTime() - t0) / 1e9);
             }
-            return new Peaks(gemm, READ_BYTES / bestRead / 1e9);
+            return new Peaks(gemm, rows * READ_COLUMNS * Tensors.elementBytes(model.dtype()) / bestRead / 1e9);
+        }
+    }
+
+    /**
+     * Seconds the gemms of one decode step at {@code batch} rows take alone, best of three: per block c_attn, the
+     * attention's c_proj, c_fc and the mlp's c_proj, then the unembedding, each an addmm of {@code [batch, in]} by
+     * {@code [in, out]} as the program runs them (a gemv at batch 1), on the model's device and dtype. NaN when a
+     * second copy of the weights does not fit in the memory there is (it is measured with weights of its own).
+     */
+    public static double gemmsAlone(Gpt2Model model, int batch) {
+        long d = model.width();
+        GPT2Config c = model.config();
+        long inner = c == null || c.nInner() <= 0 ? 4 * d : c.nInner();
+        long[][] shapes = {{d, 3 * d}, {d, d}, {d, inner}, {inner, d}};
+        long bytes = Tensors.elementBytes(model.dtype()) * (model.layers() * (3 * d * d + d * d + 2 * d * inner) + d * model.vocabSize());
+        MemoryBudget.Available free = MemoryBudget.forTensors(model.device());
+        if (free != null && free.bytes() < 2 * bytes) return Double.NaN;
+        try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+            TensorOptions opts = new TensorOptions(model.dtype()).device(new DeviceOptional(model.device()));
+            Tensor[] weights = new Tensor[shapes.length * model.layers() + 1];
+            Tensor[] inputs = new Tensor[weights.length];
+            for (int l = 0; l < model.layers(); l++) {
+                for (int k = 0; k < shapes.length; k++) {
+                    weights[l * shapes.length + k] = torch.ones(shapes[k], opts); // every layer its own: read from memory
+                    inputs[l * shapes.length + k] = torch.ones(new long[]{batch, shapes[k][0]}, opts);
+                }
+            }
+            weights[weights.length - 1] = torch.ones(new long[]{d, model.vocabSize()}, opts);
+            inputs[weights.length - 1] = torch.ones(new long[]{batch, d}, opts);
+            double best = Double.MAX_VALUE;
+            for (int i = 0; i < 3; i++) {
+                long t0 = System.nanoTime();
+                Tensor last = null;
+                for (int w = 0; w < weights.length; w++) {
+                    last = batch == 1 ? weights[w].t().mv(inputs[w].select(0, 0)) : inputs[w].mm(weights[w]);
+                }
+                sync(last);
+                best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+            }
+            return best;
         }
     }
 
@@ -76,7 +123,8 @@ public final class Roofline {
      * GFLOP/s and that as a fraction of the gemm peak, and the weight bytes it read per second as a fraction of the
      * read bandwidth; the larger fraction says which limit binds.
      */
-    public static Map<String, Object> decodeStep(Gpt2Model model, Peaks peaks, int batch, int context, double stepSeconds) {
+    public static Map<String, Object> decodeStep(Gpt2Model model, Peaks peaks, int batch, int context, double stepSeconds,
+                                                 double gemmsAloneSeconds) {
         double flops = batch * flopsPerToken(model, context);
         double gflops = flops / stepSeconds / 1e9;
         double readGBps = model.weightBytes() / stepSeconds / 1e9;
@@ -91,6 +139,9 @@ public final class Roofline {
         m.put("gemm_time_at_peak_ms", flops / (peaks.gemmGflops() * 1e9) * 1e3);
         m.put("read_time_at_peak_ms", model.weightBytes() / (peaks.readGBps() * 1e9) * 1e3);
         m.put("step_ms", stepSeconds * 1e3);
+        boolean timed = !Double.isNaN(gemmsAloneSeconds);
+        m.put("gemms_alone_ms", timed ? gemmsAloneSeconds * 1e3 : null);
+        m.put("step_over_gemms_alone", timed ? stepSeconds / gemmsAloneSeconds : null);
         return m;
     }
 }

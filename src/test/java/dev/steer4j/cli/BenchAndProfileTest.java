@@ -75,6 +75,8 @@ class BenchAndProfileTest {
         assertEquals(roof.get("achieved_gflops").asDouble() / roof.get("gemm_peak_gflops").asDouble(), roof.get("gemm_fraction").asDouble(), 1e-9);
         assertEquals(6593792 / stepS / 1e9 / roof.get("read_peak_gbps").asDouble(), roof.get("memory_fraction").asDouble(), 1e-9);
         assertTrue(roof.get("gemm_peak_gflops").asDouble() > 1 && roof.get("read_peak_gbps").asDouble() > 0.5, roof.toString());
+        assertEquals(roof.get("step_ms").asDouble() / roof.get("gemms_alone_ms").asDouble(), roof.get("step_over_gemms_alone").asDouble(), 1e-9);
+        assertTrue(roof.get("gemms_alone_ms").asDouble() > 0, roof.toString());
         assertEquals(5, out.get("soak").get("calls").asInt());
         assertTrue(phases(trace).containsAll(List.of("prefill", "decode_step", "sampling", "steering_build")), phases(trace).toString());
     }
