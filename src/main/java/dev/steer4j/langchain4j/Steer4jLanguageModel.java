@@ -2,7 +2,6 @@ package dev.steer4j.langchain4j;
 
 import dev.langchain4j.model.language.LanguageModel;
 import dev.langchain4j.model.output.Response;
-import dev.steer4j.request.Sampling;
 import dev.steer4j.request.Steer;
 import java.util.List;
 import java.util.concurrent.CompletionException;
@@ -21,18 +20,10 @@ import java.util.concurrent.CompletionException;
  * }</pre>
  */
 public final class Steer4jLanguageModel implements LanguageModel, AutoCloseable {
-    private final EngineHolder holder;
-    private final boolean owner;
-    private final List<Steer> steer;
-    private final int maxNewTokens;
-    private final Sampling sampling;
+    private final CallDefaults calls;
 
-    private Steer4jLanguageModel(EngineHolder holder, boolean owner, List<Steer> steer, int maxNewTokens, Sampling sampling) {
-        this.holder = holder;
-        this.owner = owner;
-        this.steer = List.copyOf(steer);
-        this.maxNewTokens = maxNewTokens;
-        this.sampling = sampling;
+    private Steer4jLanguageModel(CallDefaults calls) {
+        this.calls = calls;
     }
 
     /** A builder: {@code modelPath} or {@code model} is required. */
@@ -46,20 +37,19 @@ public final class Steer4jLanguageModel implements LanguageModel, AutoCloseable 
 
         @Override
         public Steer4jLanguageModel build() {
-            Sampling s = sampling();
-            return new Steer4jLanguageModel(holder(), true, steer, maxNewTokens, s);
+            return new Steer4jLanguageModel(new CallDefaults(holder(), true, steer, maxNewTokens, sampling()));
         }
     }
 
     @Override
     public Response<String> generate(String prompt) {
-        return generate(prompt, steer);
+        return generate(prompt, calls.steer());
     }
 
     /** One call with its own steering ({@code List.of()}: unsteered). */
     public Response<String> generate(String prompt, List<Steer> steering) {
         try {
-            return Calls.response(holder.engine.submit(Calls.request(prompt, steering, maxNewTokens, sampling)).result().join());
+            return Calls.response(calls.holder().engine.submit(calls.request(prompt, steering)).result().join());
         } catch (CompletionException e) {
             throw e.getCause() instanceof RuntimeException r ? r : e;
         }
@@ -67,12 +57,12 @@ public final class Steer4jLanguageModel implements LanguageModel, AutoCloseable 
 
     /** The same engine and defaults with other default steering; closing the view does nothing. */
     public Steer4jLanguageModel withSteering(List<Steer> steering) {
-        return new Steer4jLanguageModel(holder, false, steering, maxNewTokens, sampling);
+        return new Steer4jLanguageModel(calls.view(steering));
     }
 
     /** Stops the engine (and closes the model if it was loaded from a path); views stop with it. */
     @Override
     public void close() {
-        if (owner) holder.close();
+        calls.close();
     }
 }

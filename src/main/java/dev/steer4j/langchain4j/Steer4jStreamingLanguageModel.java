@@ -3,7 +3,6 @@ package dev.steer4j.langchain4j;
 import dev.langchain4j.model.StreamingResponseHandler;
 import dev.langchain4j.model.language.StreamingLanguageModel;
 import dev.steer4j.request.Result;
-import dev.steer4j.request.Sampling;
 import dev.steer4j.request.Steer;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
@@ -17,18 +16,10 @@ import java.util.concurrent.LinkedBlockingQueue;
  * slows only its own call.
  */
 public final class Steer4jStreamingLanguageModel implements StreamingLanguageModel, AutoCloseable {
-    private final EngineHolder holder;
-    private final boolean owner;
-    private final List<Steer> steer;
-    private final int maxNewTokens;
-    private final Sampling sampling;
+    private final CallDefaults calls;
 
-    private Steer4jStreamingLanguageModel(EngineHolder holder, boolean owner, List<Steer> steer, int maxNewTokens, Sampling sampling) {
-        this.holder = holder;
-        this.owner = owner;
-        this.steer = List.copyOf(steer);
-        this.maxNewTokens = maxNewTokens;
-        this.sampling = sampling;
+    private Steer4jStreamingLanguageModel(CallDefaults calls) {
+        this.calls = calls;
     }
 
     /** A builder: {@code modelPath} or {@code model} is required. */
@@ -42,27 +33,26 @@ public final class Steer4jStreamingLanguageModel implements StreamingLanguageMod
 
         @Override
         public Steer4jStreamingLanguageModel build() {
-            Sampling s = sampling();
-            return new Steer4jStreamingLanguageModel(holder(), true, steer, maxNewTokens, s);
+            return new Steer4jStreamingLanguageModel(new CallDefaults(holder(), true, steer, maxNewTokens, sampling()));
         }
     }
 
     @Override
     public void generate(String prompt, StreamingResponseHandler<String> handler) {
-        generate(prompt, steer, handler);
+        generate(prompt, calls.steer(), handler);
     }
 
     /** One call with its own steering ({@code List.of()}: unsteered). */
     public void generate(String prompt, List<Steer> steering, StreamingResponseHandler<String> handler) {
         BlockingQueue<Object> events = new LinkedBlockingQueue<>(); // String pieces, then a Result or a Throwable
         try {
-            holder.engine.submit(Calls.request(prompt, steering, maxNewTokens, sampling), events::add).result()
+            calls.holder().engine.submit(calls.request(prompt, steering), events::add).result()
                     .whenComplete((r, e) -> events.add(e != null ? unwrap(e) : r));
         } catch (RuntimeException e) {
             handler.onError(e);
             return;
         }
-        holder.delivery.execute(() -> {
+        calls.holder().delivery.execute(() -> {
             try {
                 while (true) {
                     Object e = events.take();
@@ -84,13 +74,13 @@ public final class Steer4jStreamingLanguageModel implements StreamingLanguageMod
 
     /** The same engine and defaults with other default steering; closing the view does nothing. */
     public Steer4jStreamingLanguageModel withSteering(List<Steer> steering) {
-        return new Steer4jStreamingLanguageModel(holder, false, steering, maxNewTokens, sampling);
+        return new Steer4jStreamingLanguageModel(calls.view(steering));
     }
 
     /** Stops the engine (and closes the model if it was loaded from a path); views stop with it. */
     @Override
     public void close() {
-        if (owner) holder.close();
+        calls.close();
     }
 
     private static Throwable unwrap(Throwable e) {
