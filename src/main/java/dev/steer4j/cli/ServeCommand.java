@@ -33,11 +33,8 @@ final class ServeCommand implements Callable<Integer> {
     @ParentCommand
     Main main;
 
-    @Option(names = "--model", paramLabel = "FILE.pt", description = "steer4j .pt (from convert); default: the built-in model")
-    Path model;
-
-    @Option(names = "--device", paramLabel = "D", defaultValue = "cpu", description = "cpu (default), cuda or cuda:N")
-    String device;
+    @Mixin
+    ModelOptions modelOptions;
 
     @Option(names = "--host", paramLabel = "ADDR", defaultValue = "127.0.0.1",
             description = "address to listen on (default 127.0.0.1: this machine only)")
@@ -71,8 +68,9 @@ final class ServeCommand implements Callable<Integer> {
         if (maxBatch < 1) throw new InvalidInputException("--max-batch must be >= 1, got " + maxBatch);
         if (maxQueue < 1) throw new InvalidInputException("--max-queue must be >= 1, got " + maxQueue);
         if (vectors != null && !Files.isDirectory(vectors)) throw new InvalidInputException("--vectors " + vectors + ": not a folder");
+        Path model = modelOptions.model;
         if (model != null && !Files.isRegularFile(model)) throw new InvalidInputException("--model " + model + ": no such file");
-        Device where = new Device(device);
+        new Device(modelOptions.device); // a bad --device is refused before the server starts
         String key = apiKey();
         List<Steer> defaults = defaultSteer();
         // slf4j-simple is Jetty's log: warnings only, on stderr (the access log is steer4j's own line)
@@ -92,9 +90,7 @@ final class ServeCommand implements Callable<Integer> {
         CountDownLatch stop = new CountDownLatch(1);
         Signals.onTerminate(stop::countDown);
         main.err().println("steer4j serve: listening on http://" + host + ":" + server.port() + " (loading the model)");
-        try (Model m = model == null ? Model.builtIn() : Model.load(model, where); Session session = m.session();
-             Engine engine = session.engine(maxBatch, maxQueue)) {
-            if (model == null && !where.equals(Device.CPU)) throw new InvalidInputException("--device needs --model (the built-in model runs on the CPU)");
+        try (Model m = modelOptions.open(); Session session = m.session(); Engine engine = session.engine(maxBatch, maxQueue)) {
             checkDefaults(engine, defaults);
             String name = model == null ? "steer4j-builtin" : stem(model);
             server.ready(engine, name);
