@@ -16,9 +16,11 @@ import java.util.Objects;
  */
 public final class Model implements AutoCloseable {
     private final Gpt2Model model;
+    private final Device device;
 
-    private Model(Gpt2Model model) {
+    private Model(Gpt2Model model, Device device) {
         this.model = model;
+        this.device = device;
     }
 
     /**
@@ -45,7 +47,7 @@ public final class Model implements AutoCloseable {
     public static Model load(Path file, Device device) {
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(device, "device");
-        return new Model(Gpt2Model.load(file, null, Devices.parse(device.name())));
+        return new Model(Gpt2Model.load(file, null, Devices.parse(device.name())), device);
     }
 
     /**
@@ -67,7 +69,7 @@ public final class Model implements AutoCloseable {
      */
     public static Model builtIn(Device device) {
         Objects.requireNonNull(device, "device");
-        return new Model(Gpt2Model.embeddedDefault(Devices.parse(device.name())));
+        return new Model(Gpt2Model.embeddedDefault(Devices.parse(device.name())), device);
     }
 
     /**
@@ -114,6 +116,15 @@ public final class Model implements AutoCloseable {
      */
     public int maxPositions() {
         return model.maxPositions();
+    }
+
+    /**
+     * Where it runs.
+     *
+     * @return its device
+     */
+    public Device device() {
+        return device;
     }
 
     /**

@@ -114,7 +114,8 @@ public final class Session implements AutoCloseable {
         });
         Map<String, Object> after = streaming.stats();
         return new RunStats(delta(after, before, "prefills").longValue(), delta(after, before, "prefill_seconds").doubleValue(),
-                delta(after, before, "decode_steps").longValue(), delta(after, before, "decode_seconds").doubleValue());
+                delta(after, before, "decode_steps").longValue(), delta(after, before, "decode_seconds").doubleValue(),
+                delta(after, before, "model_flops").doubleValue());
     }
 
     /**

@@ -151,6 +151,8 @@ public final class ResumableBatch {
         m.put("prefill_seconds", s.prefillSeconds());
         m.put("decode_steps", s.decodeSteps());
         m.put("decode_seconds", s.decodeSeconds());
+        m.put("model_flops", s.modelFlops());
+        m.put("achieved_gflops", s.achievedGflops());
         return m;
     }
 

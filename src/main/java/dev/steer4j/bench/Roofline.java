@@ -39,17 +39,18 @@ public final class Roofline {
      * the unembedding (d×V) of the logits it yields. Layer norms, softmax and GELU are O(d) and left out.
      */
     public static double flopsPerToken(Gpt2Model model, int context) {
-        long d = model.width();
-        GPT2Config c = model.config();
-        long inner = c == null || c.nInner() <= 0 ? 4 * d : c.nInner();
-        double perBlock = 2.0 * (d * 3 * d + d * d + d * inner + inner * d) + 2.0 * 2 * d * context;
-        return model.layers() * perBlock + 2.0 * d * model.vocabSize();
+        return model.blockFlops(context - 1) + model.logitFlops();
     }
 
     /** Measures the gemm rate and read bandwidth of the model's device, best of a few tries each. */
     public static Peaks measure(Gpt2Model model) {
+        return measure(model.device(), model.dtype());
+    }
+
+    /** As {@link #measure(Gpt2Model)}, for {@code dtype} on {@code device}. */
+    public static Peaks measure(org.bytedeco.pytorch.Device device, org.bytedeco.pytorch.global.torch.ScalarType dtype) {
         try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
-            TensorOptions opts = new TensorOptions(model.dtype()).device(new DeviceOptional(model.device()));
+            TensorOptions opts = new TensorOptions(dtype).device(new DeviceOptional(device));
             Tensor a = torch.ones(new long[]{GEMM_SIZE, GEMM_SIZE}, opts);
             Tensor b = torch.ones(new long[]{GEMM_SIZE, GEMM_SIZE}, opts);
             double best = Double.MAX_VALUE;
@@ -60,7 +61,7 @@ public final class Roofline {
                 best = Math.min(best, (System.nanoTime() - t0) / 1e9);
             }
             double gemm = 2.0 * GEMM_SIZE * GEMM_SIZE * GEMM_SIZE / best / 1e9;
-            long rows = READ_BYTES / Tensors.elementBytes(model.dtype()) / READ_COLUMNS;
+            long rows = READ_BYTES / Tensors.elementBytes(dtype) / READ_COLUMNS;
             Tensor matrix = torch.ones(new long[]{rows, READ_COLUMNS}, opts);
             Tensor vector = torch.ones(new long[]{READ_COLUMNS}, opts);
             double bestRead = Double.MAX_VALUE;
@@ -69,7 +70,7 @@ public final class Roofline {
                 sync(matrix.mv(vector));
                 bestRead = Math.min(bestRead, (System.nanoTime() - t0) / 1e9);
             }
-            return new Peaks(gemm, rows * READ_COLUMNS * Tensors.elementBytes(model.dtype()) / bestRead / 1e9);
+            return new Peaks(gemm, rows * READ_COLUMNS * Tensors.elementBytes(dtype) / bestRead / 1e9);
         }
     }
 

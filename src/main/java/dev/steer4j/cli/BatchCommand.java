@@ -8,7 +8,11 @@ import dev.steer4j.batch.ResultLog;
 import dev.steer4j.batch.ResumableBatch;
 import dev.steer4j.request.Sampling;
 import java.nio.file.Path;
+import dev.steer4j.bench.Roofline;
+import dev.steer4j.runtime.Devices;
+import dev.steer4j.runtime.Tensors;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
@@ -69,9 +73,11 @@ final class BatchCommand implements Callable<Integer> {
         ResumableBatch.Options options = new ResumableBatch.Options(in, out, slots, steerOptions.specsForRequests(), maxNewTokens,
                 Sampling.GREEDY, staticBatches);
         ResumableBatch.Summary summary;
+        Map<String, Object> peaks = null;
         try (Model model = modelOptions.open(); Session session = model.session();
              Bar bar = new Bar(main)) {
             summary = ResumableBatch.run(session, options, bar);
+            if (json && !staticBatches) peaks = peaks(model, summary);
         } catch (MemoryLimitException e) { // the engine's slots, refused before anything was allocated or written
             throw e.withSubject("--max-batch " + slots);
         }
@@ -81,8 +87,24 @@ final class BatchCommand implements Callable<Integer> {
                 bad > 0 ? " (error records in " + out + ")" : "", summary.newTokens(), summary.seconds(),
                 summary.tokensPerSecond());
         main.err().println(line);
-        if (json) Json.print(main.out(), summary.toMap());
+        if (json) {
+            Map<String, Object> m = summary.toMap();
+            if (peaks != null) m.put("roofline", peaks);
+            Json.print(main.out(), m);
+        }
         return bad > 0 ? Failures.BAD_INPUT : 0;
+    }
+
+    /** The run's model GFLOP/s against this device's gemm peak, measured now, after the run (bench/Roofline). */
+    private static Map<String, Object> peaks(Model model, ResumableBatch.Summary summary) {
+        Object achieved = summary.engine().get("achieved_gflops");
+        if (!(achieved instanceof Double gflops) || gflops <= 0) return null;
+        Roofline.Peaks p = Roofline.measure(Devices.parse(model.device().name()), Tensors.parseFloatType(model.dtype().name().toLowerCase(Locale.ROOT)));
+        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("achieved_gflops", gflops);
+        m.put("gemm_peak_gflops", p.gemmGflops());
+        m.put("gemm_fraction", gflops / p.gemmGflops());
+        return m;
     }
 
     /** Requests done / total (when countable), tokens/s and ETA on stderr. */

@@ -73,6 +73,7 @@ public final class BatchEngine implements AutoCloseable {
     private volatile long prefillNanos;
     private volatile long steps;
     private volatile long stepNanos;
+    private volatile double modelFlops; // the forward passes' useful FLOPs: real tokens only, no pads or idle slots
     private IntConsumer onStep;
     private int runSteps;
 
@@ -165,6 +166,7 @@ public final class BatchEngine implements AutoCloseable {
         m.put("prefill_seconds", prefillNanos / 1e9);
         m.put("decode_steps", steps);
         m.put("decode_seconds", stepNanos / 1e9);
+        m.put("model_flops", modelFlops);
         return m;
     }
 
@@ -339,6 +341,12 @@ public final class BatchEngine implements AutoCloseable {
         int[] first = prefill(ready);
         prefills += ready.size();
         prefillNanos += System.nanoTime() - t0;
+        double done = 0;
+        for (Admission a : ready) {
+            for (int p = 0; p < a.request().prompt.length; p++) done += model.blockFlops(p);
+            done += model.logitFlops(); // the last position's only
+        }
+        modelFlops += done;
         for (int i = 0; i < ready.size(); i++) {
             Admission a = ready.get(i);
             if (first[i] < 0) {
@@ -505,6 +513,11 @@ public final class BatchEngine implements AutoCloseable {
         cache.advance();
         steps++;
         stepNanos += System.nanoTime() - t0;
+        double done = 0;
+        for (Slot s : active) { // each fed its newest token, at position prompt + produced - 1
+            if (s != null) done += model.blockFlops(s.prompt.length + s.produced.size() - 1) + model.logitFlops();
+        }
+        modelFlops += done;
         for (int b = 0; b < active.length; b++) {
             if (active[b] == null) continue;
             if (next[b] < 0) {

@@ -278,6 +278,23 @@ public final class Gpt2Model implements AutoCloseable {
         return MemoryBudget.product(rows, nLayer, 2, width, columns, Tensors.elementBytes(dtype));
     }
 
+    /**
+     * Forward FLOPs of one token at {@code position} (0-based, so it attends over position + 1 keys) through every
+     * block: 2 per multiply-add of c_attn (d×3d), the attention's c_proj (d×d), c_fc (d×inner) and the mlp's c_proj
+     * (inner×d), and of the attention itself (q·k and the weighted values: 2·d multiply-adds per key). Layer norms,
+     * softmax and GELU are O(d) and left out; so are the logits ({@link #logitFlops()}).
+     */
+    public double blockFlops(int position) {
+        double d = width;
+        double inner = config == null || config.nInner() <= 0 ? 4 * d : config.nInner();
+        return nLayer * (2.0 * (3 * d * d + d * d + 2 * d * inner) + 4.0 * d * (position + 1));
+    }
+
+    /** FLOPs of one position's logits: the unembedding, d × vocabulary multiply-adds. */
+    public double logitFlops() {
+        return 2.0 * width * vocabSize;
+    }
+
     /** Bytes of one position's logits for {@code rows} rows in this model's dtype. */
     public long logitsBytes(long rows) {
         return MemoryBudget.product(rows, vocabSize, Tensors.elementBytes(dtype));

@@ -90,6 +90,35 @@ class BatchCommandTest {
                 .get("new_ids")), Fixtures.ints(got.get("ref").get("new_ids")));
     }
 
+    /**
+     * The engine's model FLOPs by hand: a request of P prompt tokens and N new ones runs every block on positions
+     * 0 .. P + N - 2 (the prefill, then the N - 1 tokens fed back) and the logits N times. Tiny model: 3 blocks,
+     * width 32, inner 128, vocabulary 50257.
+     */
+    @Test
+    void jsonReportsModelFlopsAndTheirFractionOfThePeak(@TempDir Path dir) throws IOException {
+        Path in = Files.writeString(dir.resolve("r.jsonl"), "{\"id\": \"a\", \"prompt\": \"I think dogs are \", \"max_new_tokens\": 6}\n"
+                + "{\"id\": \"b\", \"prompt\": \"The capital of France is\", \"max_new_tokens\": 9}\n");
+        Path out = dir.resolve("out.jsonl");
+        JsonNode summary = Cli.run("batch", "--model", Cli.convertedModel().toString(), "--in", in.toString(), "--out",
+                out.toString(), "--json").okJson();
+        double expected = 0;
+        for (String line : Files.readAllLines(out)) {
+            JsonNode r = new ObjectMapper().readTree(line);
+            int p = r.get("prompt_tokens").asInt();
+            int n = r.get("new_tokens").asInt();
+            for (int pos = 0; pos <= p + n - 2; pos++) expected += 3 * (2.0 * (3 * 32 * 32 + 32 * 32 + 2 * 32 * 128) + 4.0 * 32 * (pos + 1));
+            expected += n * 2.0 * 32 * 50257;
+        }
+        JsonNode engine = summary.get("engine");
+        assertEquals(expected, engine.get("model_flops").asDouble(), 1e-3);
+        double seconds = engine.get("prefill_seconds").asDouble() + engine.get("decode_seconds").asDouble();
+        assertEquals(expected / seconds / 1e9, engine.get("achieved_gflops").asDouble(), 1e-9);
+        JsonNode roof = summary.get("roofline");
+        assertEquals(engine.get("achieved_gflops").asDouble() / roof.get("gemm_peak_gflops").asDouble(),
+                roof.get("gemm_fraction").asDouble(), 1e-12);
+    }
+
     @Test
     void badLinesBecomeErrorRecordsAndTheJobGoesOn(@TempDir Path dir) throws IOException {
         Fixtures.writeVectors(dir);
