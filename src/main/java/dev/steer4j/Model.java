@@ -17,6 +17,7 @@ import java.util.Objects;
 public final class Model implements AutoCloseable {
     private final Gpt2Model model;
     private final Device device;
+    private final java.util.Set<Session> sessions = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     private Model(Gpt2Model model, Device device) {
         this.model = model;
@@ -79,7 +80,14 @@ public final class Model implements AutoCloseable {
      * @throws IllegalStateException if this model was closed
      */
     public Session session() {
-        return new Session(this);
+        Session s = new Session(this);
+        sessions.add(s);
+        return s;
+    }
+
+    /** A session closed by its user no longer needs closing with the model. */
+    void forget(Session s) {
+        sessions.remove(s);
     }
 
     /**
@@ -146,7 +154,8 @@ public final class Model implements AutoCloseable {
      */
     @Override
     public void close() {
-        model.close();
+        model.close(); // waits for calls in flight (engine threads included), then undoes every session's steering
+        for (Session s : sessions) s.close(); // then the sessions' engines and KV caches, idle now
     }
 
     Gpt2Model internal() {

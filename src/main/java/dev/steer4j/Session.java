@@ -200,10 +200,11 @@ public final class Session implements AutoCloseable {
     /** Closes its engines (cancelling what they run) and takes back every edit; the model stays open. */
     @Override
     public void close() {
-        for (Engine e : engines) e.close();
+        for (Engine e : engines) e.close(); // their threads use the session: stopped first
         engines.clear();
+        session.close(); // refuses while another thread is inside a call, before anything below is freed
         if (streaming != null) streaming.close();
         streaming = null;
-        session.close();
+        model.forget(this);
     }
 }

@@ -200,4 +200,32 @@ class EngineTest {
         assertThrows(IllegalStateException.class, () -> engine.submit(Request.prompt(PROMPT).maxNewTokens(4).build()));
         assertTrue(engine.shutdown(Duration.ZERO), "closing again finds nothing unfinished");
     }
+
+    /** Closing the model stops its sessions' engines and continuous runs too; nothing is left to the GC. */
+    @Test
+    void closingTheModelClosesItsSessionsEnginesAndRuns() throws Exception {
+        Path file = dir.resolve("own.pt");
+        try (var internal = Fixtures.freshConverted()) {
+            internal.save(file);
+        }
+        Model own = Model.load(file);
+        Session session = own.session();
+        Engine engine = session.engine(2, 4);
+        assertEquals(3, engine.submit(steered("x", 10, 3)).result().get(1, TimeUnit.MINUTES).newIds().length);
+        List<Result> streamed = new ArrayList<>();
+        session.run(List.of(steered("y", 10, 3)).iterator(), 2, new ResultSink() {
+            @Override public void completed(Result r) { streamed.add(r); }
+
+            @Override public void failed(Request r, String message) { throw new AssertionError(message); }
+        });
+        assertEquals(1, streamed.size());
+        own.close();
+        assertThrows(IllegalStateException.class, () -> engine.submit(steered("z", 10, 3)));
+        assertThrows(IllegalStateException.class, () -> session.run(List.of(steered("w", 10, 3)).iterator(), 2, new ResultSink() {
+            @Override public void completed(Result r) {}
+
+            @Override public void failed(Request r, String message) {}
+        }));
+        session.close(); // again: harmless
+    }
 }
