@@ -29,7 +29,9 @@ public final class Session implements AutoCloseable {
 
     /**
      * A continuous-batching engine on this session, fed from any thread ({@link Engine#submit}); its thread is
-     * this session's user until it is closed.
+     * this session's user until it is closed, so another call on this session meanwhile may be refused with an
+     * IllegalStateException (even just after a result arrived: the engine's thread finishes its run after it) —
+     * give other work a session of its own.
      *
      * @param slots how many requests run together at most (its KV cache has one row per slot)
      * @param maxQueue how many requests may wait for a slot before {@link Engine#submit} refuses more

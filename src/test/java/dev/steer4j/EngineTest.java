@@ -209,8 +209,9 @@ class EngineTest {
             internal.save(file);
         }
         Model own = Model.load(file);
+        // two sessions: while its engine is open, the engine's thread is its session's user (Session.engine)
+        Engine engine = own.session().engine(2, 4);
         Session session = own.session();
-        Engine engine = session.engine(2, 4);
         assertEquals(3, engine.submit(steered("x", 10, 3)).result().get(1, TimeUnit.MINUTES).newIds().length);
         List<Result> streamed = new ArrayList<>();
         session.run(List.of(steered("y", 10, 3)).iterator(), 2, new ResultSink() {
