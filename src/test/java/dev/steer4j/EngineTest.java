@@ -42,15 +42,25 @@ class EngineTest {
     @BeforeAll
     static void load() {
         Path file = dir.resolve("tiny.pt");
-        try (var internal = Fixtures.freshConverted()) {
-            internal.save(file);
-        }
+        Fixtures.saveConverted(file);
         model = Model.load(file);
     }
 
     @AfterAll
     static void close() {
         model.close();
+    }
+
+    /** Tells {@code running} at the first token, then keeps the engine's thread until {@code hold} opens: a full slot. */
+    static TextListener heldUntil(CountDownLatch running, CountDownLatch hold) {
+        return d -> {
+            running.countDown();
+            try {
+                return hold.await(1, TimeUnit.MINUTES);
+            } catch (InterruptedException e) {
+                return false;
+            }
+        };
     }
 
     static Request steered(String id, double coef, int n) {
@@ -172,14 +182,7 @@ class EngineTest {
         Engine engine = session.engine(1, 1);
         CountDownLatch hold = new CountDownLatch(1);
         CountDownLatch running = new CountDownLatch(1);
-        Completion first = engine.submit(Request.prompt(PROMPT).maxNewTokens(4).build(), d -> {
-            running.countDown();
-            try {
-                return hold.await(1, TimeUnit.MINUTES);
-            } catch (InterruptedException e) {
-                return false;
-            }
-        });
+        Completion first = engine.submit(Request.prompt(PROMPT).maxNewTokens(4).build(), heldUntil(running, hold));
         assertTrue(running.await(1, TimeUnit.MINUTES));
         Completion bad = engine.submit(Request.prompt(PROMPT).maxNewTokens(4).steer(new Steer(BLOCK, new float[3], 1)).build());
         QueueFullException full = assertThrows(QueueFullException.class, () -> engine.submit(Request.prompt(PROMPT).maxNewTokens(4).build()));
@@ -205,9 +208,7 @@ class EngineTest {
     @Test
     void closingTheModelClosesItsSessionsEnginesAndRuns() throws Exception {
         Path file = dir.resolve("own.pt");
-        try (var internal = Fixtures.freshConverted()) {
-            internal.save(file);
-        }
+        Fixtures.saveConverted(file);
         Model own = Model.load(file);
         // two sessions: while its engine is open, the engine's thread is its session's user (Session.engine)
         Engine engine = own.session().engine(2, 4);
@@ -228,5 +229,41 @@ class EngineTest {
             @Override public void failed(Request r, String message) {}
         }));
         session.close(); // again: harmless
+    }
+
+    /** A request cancelled while queued gives its place in the queue back at once, not when a slot frees. */
+    @Test
+    void aCancelledQueuedRequestLeavesTheQueueAtOnce() throws Exception {
+        try (Session session = model.session(); Engine engine = session.engine(1, 1)) {
+            CountDownLatch hold = new CountDownLatch(1);
+            CountDownLatch running = new CountDownLatch(1);
+            Completion first = engine.submit(Request.prompt(PROMPT).maxNewTokens(4).build(), heldUntil(running, hold));
+            assertTrue(running.await(1, TimeUnit.MINUTES));
+            Completion queued = engine.submit(Request.prompt("Today I feel").maxNewTokens(4).build());
+            assertThrows(QueueFullException.class, () -> engine.submit(Request.prompt("x").maxNewTokens(1).build()));
+            queued.cancel();
+            assertEquals(0, engine.queued());
+            Completion next = engine.submit(Request.prompt("Today I feel").maxNewTokens(4).build()); // its place is free
+            hold.countDown();
+            assertEquals(4, first.result().get(1, TimeUnit.MINUTES).newIds().length);
+            assertEquals(4, next.result().get(1, TimeUnit.MINUTES).newIds().length);
+            assertThrows(CancellationException.class, () -> queued.result().join());
+        }
+    }
+
+    /**
+     * An engine's idle slots step with the busy ones: over many runs (a server's requests one after another) their
+     * positions once ran past the model's 64 and every step failed ("index out of range" in the position table).
+     */
+    @Test
+    void idleSlotsNeverLeaveThePositionTableAcrossRuns() throws Exception {
+        int[] plain = Fixtures.ints(GREEDY.get("unsteered").get("new_ids"));
+        try (Session session = model.session(); Engine engine = session.engine(3, 8)) {
+            // 10 runs of 12 steps, one request each: the two idle slots count 120 positions on a 64-position model
+            for (int i = 0; i < 10; i++) {
+                Request r = Request.prompt(PROMPT).maxNewTokens(12).build();
+                assertArrayEquals(plain, engine.submit(r).result().get(1, TimeUnit.MINUTES).newIds(), "run " + i);
+            }
+        }
     }
 }

@@ -62,6 +62,13 @@ public final class Fixtures {
         }
     }
 
+    /** The tiny reference model saved as steer4j's {@code .pt} at {@code file}: for tests that load through the API. */
+    public static void saveConverted(java.nio.file.Path file) {
+        try (Gpt2Model m = freshConverted()) {
+            m.save(file);
+        }
+    }
+
     /** The traced reference model, a foreign TorchScript GPT-2, with the reference tokenizer. */
     public static synchronized Gpt2Model traced() {
         if (traced == null) {

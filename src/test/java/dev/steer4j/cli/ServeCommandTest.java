@@ -54,9 +54,7 @@ class ServeCommandTest {
     @Test
     void sigtermFinishesTheRunningStreamAndExits0() throws Exception {
         Path model = dir.resolve("tiny.pt");
-        try (var internal = Fixtures.freshConverted()) {
-            internal.save(model);
-        }
+        Fixtures.saveConverted(model);
         String javaBin = ProcessHandle.current().info().command().orElse("java");
         Process p = new ProcessBuilder(javaBin, "-cp", System.getProperty("java.class.path"), "dev.steer4j.cli.Main", "serve",
                 "--model", model.toString(), "--port", "0", "--max-batch", "2").redirectErrorStream(true)

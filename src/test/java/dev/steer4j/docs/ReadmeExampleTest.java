@@ -127,9 +127,7 @@ class ReadmeExampleTest {
                 .get("new_ids"));
         int[] plainIds = java.util.Arrays.copyOf(Fixtures.ints(Fixtures.expected("greedy.json").get("unsteered").get("new_ids")), 12);
         Path file = dir.resolve("tiny.pt");
-        try (var internal = Fixtures.freshConverted()) {
-            internal.save(file);
-        }
+        Fixtures.saveConverted(file);
         try (Model model = Model.load(file); Session session = model.session()) {
             // the reference vector: "Love" - "Hate", last token, unit norm (ActAdd's right-padding with token 220)
             SteeringVector love = model.vector().positive("Love").negative("Hate").at(block).last().normalized().build();
@@ -163,9 +161,7 @@ class ReadmeExampleTest {
         assertTrue(missing.getMessage().contains("nope.pt"), missing.getMessage());
 
         Path file = dir.resolve("tiny.pt");
-        try (var internal = Fixtures.freshConverted()) {
-            internal.save(file);
-        }
+        Fixtures.saveConverted(file);
         Model model = Model.load(file);
         Session session = model.session();
         SteeringVector love = model.vector().positive("Love").negative("Hate").at("transformer.h.1").build();

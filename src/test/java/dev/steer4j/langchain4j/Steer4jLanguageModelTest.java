@@ -43,9 +43,7 @@ class Steer4jLanguageModelTest {
     @BeforeAll
     static void save() {
         file = dir.resolve("tiny.pt");
-        try (var internal = Fixtures.freshConverted()) {
-            internal.save(file);
-        }
+        Fixtures.saveConverted(file);
     }
 
     @Test

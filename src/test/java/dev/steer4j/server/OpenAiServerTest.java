@@ -62,9 +62,7 @@ class OpenAiServerTest {
     @BeforeAll
     static void start() throws Exception {
         modelFile = dir.resolve("tiny.pt");
-        try (var internal = Fixtures.freshConverted()) {
-            internal.save(modelFile);
-        }
+        Fixtures.saveConverted(modelFile);
         vectors = Files.createDirectories(dir.resolve("vectors"));
         Fixtures.writeVectors(vectors);
         Files.copy(vectors.resolve("last.safetensors"), dir.resolve("outside.safetensors"));
