@@ -129,7 +129,7 @@ public final class Engine implements AutoCloseable {
      * @return the seconds
      */
     public double busySeconds() {
-        return engine.busySeconds();
+        return engine.counters().busySeconds();
     }
 
     /**

@@ -7,7 +7,6 @@ import dev.steer4j.engine.BatchEngine;
 import dev.steer4j.session.SteeringSession;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -108,16 +107,14 @@ public final class Session implements AutoCloseable {
         Objects.requireNonNull(requests, "requests");
         Objects.requireNonNull(sink, "sink");
         prepare(slots);
-        Map<String, Object> before = streaming.stats();
+        BatchEngine.Counters before = streaming.counters();
         streaming.run(requests, new BatchEngine.Sink() {
             @Override public void completed(Result result) { sink.completed(result); }
 
             @Override public void failed(Request request, String message) { sink.failed(request, message); }
         });
-        Map<String, Object> after = streaming.stats();
-        return new RunStats(delta(after, before, "prefills").longValue(), delta(after, before, "prefill_seconds").doubleValue(),
-                delta(after, before, "decode_steps").longValue(), delta(after, before, "decode_seconds").doubleValue(),
-                delta(after, before, "model_flops").doubleValue());
+        BatchEngine.Counters run = streaming.counters().minus(before);
+        return new RunStats(run.prefills(), run.prefillNanos() / 1e9, run.decodeSteps(), run.decodeNanos() / 1e9, run.modelFlops());
     }
 
     /**
@@ -134,12 +131,6 @@ public final class Session implements AutoCloseable {
         if (streaming != null) streaming.close();
         streaming = null;
         streaming = session.engine(slots);
-    }
-
-    private static Number delta(Map<String, Object> after, Map<String, Object> before, String key) {
-        Number a = (Number) after.get(key);
-        Number b = (Number) before.get(key);
-        return a instanceof Long ? (Number) (a.longValue() - b.longValue()) : (Number) (a.doubleValue() - b.doubleValue());
     }
 
     /**

@@ -161,18 +161,35 @@ public final class BatchEngine implements AutoCloseable {
 
     /** Where the time went: prefills and decode steps, counts and seconds. */
     public java.util.Map<String, Object> stats() {
-        java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
-        m.put("prefills", prefills);
-        m.put("prefill_seconds", prefillNanos / 1e9);
-        m.put("decode_steps", steps);
-        m.put("decode_seconds", stepNanos / 1e9);
-        m.put("model_flops", modelFlops);
-        return m;
+        return counters().toMap();
     }
 
-    /** Seconds spent in forward passes (prefills and decode steps) so far; safe from any thread. */
-    public double busySeconds() {
-        return (prefillNanos + stepNanos) / 1e9;
+    /** The engine's counts since it was made: prefills and decode steps, their time, the model FLOPs they did. */
+    public record Counters(long prefills, long prefillNanos, long decodeSteps, long decodeNanos, double modelFlops) {
+        /** What happened between {@code earlier} and these. */
+        public Counters minus(Counters earlier) {
+            return new Counters(prefills - earlier.prefills, prefillNanos - earlier.prefillNanos, decodeSteps - earlier.decodeSteps,
+                    decodeNanos - earlier.decodeNanos, modelFlops - earlier.modelFlops);
+        }
+
+        public double busySeconds() {
+            return (prefillNanos + decodeNanos) / 1e9;
+        }
+
+        public java.util.Map<String, Object> toMap() {
+            java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+            m.put("prefills", prefills);
+            m.put("prefill_seconds", prefillNanos / 1e9);
+            m.put("decode_steps", decodeSteps);
+            m.put("decode_seconds", decodeNanos / 1e9);
+            m.put("model_flops", modelFlops);
+            return m;
+        }
+    }
+
+    /** The counts so far; safe from any thread (each field is read once, so a snapshot taken mid-step may mix steps). */
+    public Counters counters() {
+        return new Counters(prefills, prefillNanos, steps, stepNanos, modelFlops);
     }
 
     /** The cache, once the first request has come (null before). */
