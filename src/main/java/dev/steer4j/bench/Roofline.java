@@ -1,6 +1,5 @@
 package dev.steer4j.bench;
 
-import dev.steer4j.model.GPT2Config;
 import dev.steer4j.model.Gpt2Model;
 import dev.steer4j.runtime.MemoryBudget;
 import dev.steer4j.runtime.Tensors;
@@ -82,8 +81,7 @@ public final class Roofline {
      */
     public static double gemmsAlone(Gpt2Model model, int batch) {
         long d = model.width();
-        GPT2Config c = model.config();
-        long inner = c == null || c.nInner() <= 0 ? 4 * d : c.nInner();
+        long inner = model.innerWidth();
         long[][] shapes = {{d, 3 * d}, {d, d}, {d, inner}, {inner, d}};
         long bytes = Tensors.elementBytes(model.dtype()) * (model.layers() * (3 * d * d + d * d + 2 * d * inner) + d * model.vocabSize());
         MemoryBudget.Available free = MemoryBudget.forTensors(model.device());

@@ -92,8 +92,8 @@ final class BenchCommand implements Callable<Integer> {
                     + " exceeds the model's " + model.maxPositions() + " positions");
         }
         try { // before the prompts, vectors and caches of --batch rows are made
+            // a foreign model has no KV cache (it recomputes every step): nothing of this size to check
             if (model.kind() == Gpt2Model.Kind.STEER4J) BatchEngine.requireMemory(model, batch, promptTokens + newTokens);
-            else dev.steer4j.generate.Generator.requireBatchMemory(model, batch, promptTokens, newTokens);
         } catch (MemoryLimitException e) {
             throw e.withSubject("--batch " + batch);
         }

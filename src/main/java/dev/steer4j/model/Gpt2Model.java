@@ -286,8 +286,13 @@ public final class Gpt2Model implements AutoCloseable {
      */
     public double blockFlops(int position) {
         double d = width;
-        double inner = config == null || config.nInner() <= 0 ? 4 * d : config.nInner();
+        double inner = innerWidth();
         return nLayer * (2.0 * (3 * d * d + d * d + 2 * d * inner) + 4.0 * d * (position + 1));
+    }
+
+    /** The MLP's inner width: the config's n_inner, or GPT-2's 4 × d where it has none (a foreign model). */
+    public int innerWidth() {
+        return config == null || config.nInner() <= 0 ? 4 * width : config.nInner();
     }
 
     /** FLOPs of one position's logits: the unembedding, d × vocabulary multiply-adds. */
