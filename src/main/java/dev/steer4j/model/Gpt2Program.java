@@ -1,8 +1,11 @@
 package dev.steer4j.model;
 
 import java.util.Locale;
-import java.util.function.Function;
+import org.bytedeco.pytorch.Function;
+import org.bytedeco.pytorch.FunctionSchema;
+import org.bytedeco.pytorch.IntOptional;
 import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.Method;
 import org.bytedeco.pytorch.QualifiedName;
 import org.bytedeco.pytorch.Tensor;
 
@@ -186,6 +189,14 @@ public final class Gpt2Program {
                 past.add_(1)
             """;
 
+    /** Whether {@code root}'s forward has the packed step (an archive of an earlier steer4j does not). */
+    public static boolean hasPackedStep(JitModule root) {
+        try (Method forward = root.get_method("forward"); Function f = forward.function();
+             FunctionSchema schema = f.getSchema(); IntOptional select = schema.argumentIndexWithName("select")) {
+            return select.has_value();
+        }
+    }
+
     /** Adds {@link #GREEDY_STEP} to a root built by an earlier steer4j that lacked it. */
     public static void ensureGreedyStep(JitModule root) {
         if (!root.find_method(GREEDY_STEP).has_value()) root.define(GREEDY_STEP_SOURCE);
@@ -196,12 +207,12 @@ public final class Gpt2Program {
      * to a tensor already in the model's dtype and on its device. {@code maskFill} is the finite value added
      * to blocked attention scores (the dtype's lowest finite value, as Hugging Face does).
      */
-    public static JitModule build(GPT2Config c, Function<String, Tensor> weight, double maskFill) {
+    public static JitModule build(GPT2Config c, java.util.function.Function<String, Tensor> weight, double maskFill) {
         return build(c, weight, maskFill, false);
     }
 
     /** As above; {@code portable} writes attention out instead of scaled_dot_product_attention (libtorch 1.13). */
-    public static JitModule build(GPT2Config c, Function<String, Tensor> weight, double maskFill, boolean portable) {
+    public static JitModule build(GPT2Config c, java.util.function.Function<String, Tensor> weight, double maskFill, boolean portable) {
         int headDim = c.nEmbd() / c.nHead();
         JitModule transformer = module("GPT2Model", "transformer");
         transformer.register_module("wte", leaf("Embedding", "wte", EMBEDDING, weight.apply("wte.weight"), null));
@@ -249,12 +260,12 @@ public final class Gpt2Program {
         return root;
     }
 
-    private static JitModule layerNorm(String name, Function<String, Tensor> weight, String eps) {
+    private static JitModule layerNorm(String name, java.util.function.Function<String, Tensor> weight, String eps) {
         return leaf("LayerNorm", name, String.format(Locale.ROOT, LAYER_NORM, eps),
                 weight.apply(name + ".weight"), weight.apply(name + ".bias"));
     }
 
-    private static JitModule conv1d(String name, Function<String, Tensor> weight) {
+    private static JitModule conv1d(String name, java.util.function.Function<String, Tensor> weight) {
         return leaf("Conv1D", name, CONV1D, weight.apply(name + ".weight"), weight.apply(name + ".bias"));
     }
 
