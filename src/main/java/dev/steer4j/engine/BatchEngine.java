@@ -22,6 +22,7 @@ import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 import java.util.function.Supplier;
 import org.bytedeco.javacpp.LongPointer;
@@ -82,7 +83,7 @@ public final class BatchEngine implements AutoCloseable {
     private int tokenBudget;
     private PackedCache packed;
     private final ArrayDeque<Integer> prefilling = new ArrayDeque<>(); // slots whose prompt is not all in, in admission order
-    private IntConsumer packedRows; // told each packed step's row count (tests)
+    private Consumer<PackedRows> packedRows; // told each packed step's rows (tests)
 
     /** What one slot is running. */
     private static final class Slot {
@@ -170,8 +171,15 @@ public final class BatchEngine implements AutoCloseable {
         return tokenBudget;
     }
 
-    /** Told each packed step's number of rows (tests). */
-    void onPackedStep(IntConsumer rows) {
+    /** A packed step's rows: each one's slot and position, and whether it is a real token (not a throw-away one). */
+    record PackedRows(long[] slots, long[] positions, boolean[] real) {
+        int count() {
+            return slots.length;
+        }
+    }
+
+    /** Told each packed step's rows (tests). */
+    void onPackedStep(Consumer<PackedRows> rows) {
         packedRows = rows;
     }
 
@@ -844,7 +852,11 @@ public final class BatchEngine implements AutoCloseable {
             prefillNanos += elapsed;
         }
         modelFlops += done;
-        if (packedRows != null) packedRows.accept(n);
+        if (packedRows != null) {
+            boolean[] real = new boolean[n];
+            for (int r = 0; r < n; r++) real[r] = columns[r] != packed.spare();
+            packedRows.accept(new PackedRows(slotOf, positions, real));
+        }
         for (int[] ch : chunks) {
             Slot s = active[ch[0]];
             s.done += ch[2];

@@ -68,7 +68,7 @@ class ChunkedPrefillTest {
         List<Integer> rows = new ArrayList<>();
         BatchEngine.Counters counted;
         try (SteeringSession s = SteeringSession.open(model); BatchEngine engine = s.engine(3).tokenBudget(budget)) {
-            engine.onPackedStep(rows::add);
+            engine.onPackedStep(step -> rows.add(step.count()));
             engine.run(requests.iterator(), sink);
             counted = engine.counters();
         }
@@ -151,6 +151,48 @@ class ChunkedPrefillTest {
         for (int s = chunkSteps; s < steps.size(); s++, position++) {
             Fixtures.assertClose(whole.at(0, position), steps.get(s).at(0, 0), 1e-5, "decoded position " + position);
         }
+    }
+
+    @Test
+    void perRowSteeringActsAtTheSamePositionsAcrossChunkBoundaries() {
+        Gpt2Model model = Fixtures.converted();
+        String tap = "transformer.ln_f"; // after every steered block: it sees what the steering did
+        List<Request> rs = List.of(
+                new Request("a", LONG, List.of(new Steer(H1, UNIT, 8, Positions.from(5)), new Steer(H0, MEAN, -3, Positions.PROMPT)),
+                        5, Sampling.GREEDY),
+                new Request("b", "Hello", List.of(new Steer(H1, MEAN, 4, Positions.GENERATED)), 9, Sampling.sample(0.8, 20, 0.9, 7)));
+        Map<String, List<Activation>> alone = new java.util.HashMap<>();
+        Map<String, Integer> promptLength = new java.util.HashMap<>();
+        for (Request r : rs) {
+            try (SteeringSession s = SteeringSession.open(model); var capture = s.capture(tap)) {
+                Result result = s.run(List.of(r)).get(0);
+                alone.put(r.id(), capture.history());
+                promptLength.put(r.id(), result.ids().length);
+            }
+        }
+        List<BatchEngine.PackedRows> layout = new ArrayList<>();
+        List<Activation> steps;
+        try (SteeringSession s = SteeringSession.open(model); var capture = s.capture(tap);
+             BatchEngine engine = s.engine(2).tokenBudget(5)) { // 2 decode rows + 3 prompt tokens
+            engine.onPackedStep(layout::add);
+            engine.runAll(rs, new int[2], null);
+            steps = capture.history();
+        }
+        assertEquals(layout.size(), steps.size());
+        int compared = 0;
+        for (int st = 0; st < steps.size(); st++) {
+            BatchEngine.PackedRows rows = layout.get(st);
+            for (int r = 0; r < rows.count(); r++) {
+                if (!rows.real()[r]) continue;
+                String id = rows.slots()[r] == 0 ? "a" : "b";
+                int p = (int) rows.positions()[r];
+                int length = promptLength.get(id);
+                float[] expected = p < length ? alone.get(id).get(0).at(0, p) : alone.get(id).get(p - length + 1).at(0, 0);
+                Fixtures.assertClose(expected, steps.get(st).at(r, 0), 1e-5, id + " position " + p + " (step " + st + ", row " + r + ")");
+                compared++;
+            }
+        }
+        assertEquals(promptLength.get("a") + 4 + promptLength.get("b") + 8, compared, "every fed token of both requests");
     }
 
     @Test
