@@ -47,6 +47,35 @@ public final class Session implements AutoCloseable {
     }
 
     /**
+     * As {@link #engine(int, int)}, with chunked prefill: each step is one forward pass of at most {@code tokenBudget}
+     * tokens, one per slot (each running request's next token) and then chunks of waiting prompts, so that a
+     * request joining never runs a prefill of its own and a long prompt goes in over several steps while the
+     * others keep decoding. Each request's result is the same as without it.
+     *
+     * @param slots how many requests run together at most (its KV cache has one row per slot)
+     * @param maxQueue how many requests may wait for a slot before {@link Engine#submit} refuses more
+     * @param tokenBudget the most tokens one step feeds the model; more than {@code slots}
+     * @return the engine; close it when done (closing this session closes it too)
+     * @throws InvalidInputException if a size is below 1, the budget does not exceed the slots, or the model's
+     *     program is from a steer4j without chunked prefill (convert it again)
+     * @throws MemoryLimitException if {@code slots} cannot fit in the memory there is
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public Engine engine(int slots, int maxQueue, int tokenBudget) {
+        if (maxQueue < 1) throw new InvalidInputException("the engine's queue must hold at least 1 request, got " + maxQueue);
+        BatchEngine chunked = session.engine(slots);
+        try {
+            chunked.tokenBudget(tokenBudget);
+        } catch (RuntimeException e) {
+            chunked.close();
+            throw e;
+        }
+        Engine engine = new Engine(chunked, model.internal().tokenizer(), maxQueue);
+        engines.add(engine);
+        return engine;
+    }
+
+    /**
      * Continues {@code prompt} greedily under this session's edits.
      *
      * @param prompt the text to continue
