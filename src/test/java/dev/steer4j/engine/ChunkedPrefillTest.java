@@ -38,9 +38,15 @@ class ChunkedPrefillTest {
     static final String LONG = "The people said, and then they all went home to their houses by the river";
 
     /** Prompts longer than the budget among short ones; greedy and seeded sampling; steering at every kind of position. */
+    /** A {@code [positions, d]} vector for aligned steering: rows alternate between the fixtures' two vectors. */
+    static float[] alignedVector(Gpt2Model model, int positions) {
+        float[] aligned = new float[positions * model.width()];
+        for (int i = 0; i < aligned.length; i++) aligned[i] = ((i / model.width()) % 2 == 0 ? MEAN : UNIT)[i % model.width()];
+        return aligned;
+    }
+
     static List<Request> requests(Gpt2Model model) {
-        float[] aligned = new float[3 * model.width()];
-        for (int i = 0; i < aligned.length; i++) aligned[i] = (i % 2 == 0 ? MEAN : UNIT)[i % model.width()];
+        float[] aligned = alignedVector(model, 3);
         List<List<Steer>> configs = List.of(
                 List.of(),
                 List.of(new Steer(H1, MEAN, 4)),
@@ -154,13 +160,15 @@ class ChunkedPrefillTest {
     }
 
     @Test
-    void perRowSteeringActsAtTheSamePositionsAcrossChunkBoundaries() {
+    void perRowSteeringActsAtTheSamePositionsAcrossChunkBoundaries() { // all, prompt, from, generated, aligned
         Gpt2Model model = Fixtures.converted();
         String tap = "transformer.ln_f"; // after every steered block: it sees what the steering did
         List<Request> rs = List.of(
                 new Request("a", LONG, List.of(new Steer(H1, UNIT, 8, Positions.from(5)), new Steer(H0, MEAN, -3, Positions.PROMPT)),
                         5, Sampling.GREEDY),
-                new Request("b", "Hello", List.of(new Steer(H1, MEAN, 4, Positions.GENERATED)), 9, Sampling.sample(0.8, 20, 0.9, 7)));
+                new Request("b", "Hello", List.of(new Steer(H1, MEAN, 4, Positions.GENERATED)), 9, Sampling.sample(0.8, 20, 0.9, 7)),
+                new Request("c", "Once upon a time there was a little dog who", List.of(new Steer(H1, alignedVector(model, 5), 3,
+                        Positions.ALIGNED)), 3, Sampling.GREEDY));
         Map<String, List<Activation>> alone = new java.util.HashMap<>();
         Map<String, Integer> promptLength = new java.util.HashMap<>();
         for (Request r : rs) {
@@ -173,9 +181,9 @@ class ChunkedPrefillTest {
         List<BatchEngine.PackedRows> layout = new ArrayList<>();
         List<Activation> steps;
         try (SteeringSession s = SteeringSession.open(model); var capture = s.capture(tap);
-             BatchEngine engine = s.engine(2).tokenBudget(5)) { // 2 decode rows + 3 prompt tokens
+             BatchEngine engine = s.engine(3).tokenBudget(6)) { // 3 decode rows + 3 prompt tokens
             engine.onPackedStep(layout::add);
-            engine.runAll(rs, new int[2], null);
+            engine.runAll(rs, new int[3], null);
             steps = capture.history();
         }
         assertEquals(layout.size(), steps.size());
@@ -184,7 +192,7 @@ class ChunkedPrefillTest {
             BatchEngine.PackedRows rows = layout.get(st);
             for (int r = 0; r < rows.count(); r++) {
                 if (!rows.real()[r]) continue;
-                String id = rows.slots()[r] == 0 ? "a" : "b";
+                String id = rs.get((int) rows.slots()[r]).id(); // runAll puts request b in slot b
                 int p = (int) rows.positions()[r];
                 int length = promptLength.get(id);
                 float[] expected = p < length ? alone.get(id).get(0).at(0, p) : alone.get(id).get(p - length + 1).at(0, 0);
@@ -192,7 +200,7 @@ class ChunkedPrefillTest {
                 compared++;
             }
         }
-        assertEquals(promptLength.get("a") + 4 + promptLength.get("b") + 8, compared, "every fed token of both requests");
+        assertEquals(promptLength.get("a") + 4 + promptLength.get("b") + 8 + promptLength.get("c") + 2, compared, "every fed token");
     }
 
     @Test
