@@ -133,9 +133,29 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public RunStats run(Iterator<Request> requests, int slots, ResultSink sink) {
+        return run(requests, slots, 0, sink);
+    }
+
+    /**
+     * As {@link #run(Iterator, int, ResultSink)}, with chunked prefill ({@link #engine(int, int, int)}): each step
+     * feeds the model at most {@code tokenBudget} tokens, the running requests' next tokens and then chunks of
+     * waiting prompts. Each result is the same as without it.
+     *
+     * @param requests the requests, pulled as needed (a file may stream through)
+     * @param slots how many run together at most
+     * @param tokenBudget the most tokens one step feeds the model, more than {@code slots}; 0 for none (prompts are
+     *     then prefilled apart, between steps)
+     * @param sink told each outcome, on this thread
+     * @return where the time went
+     * @throws NullPointerException if an argument is null
+     * @throws InvalidInputException if {@code slots} is below 1, or the budget is not 0 and does not exceed the slots
+     * @throws MemoryLimitException if {@code slots} cannot fit in the memory there is
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public RunStats run(Iterator<Request> requests, int slots, int tokenBudget, ResultSink sink) {
         Objects.requireNonNull(requests, "requests");
         Objects.requireNonNull(sink, "sink");
-        prepare(slots);
+        prepare(slots, tokenBudget);
         BatchEngine.Counters before = streaming.counters();
         streaming.run(requests, new BatchEngine.Sink() {
             @Override public void completed(Result result) { sink.completed(result); }
@@ -156,10 +176,31 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public void prepare(int slots) {
-        if (streaming != null && streaming.slots() == slots) return;
+        prepare(slots, 0);
+    }
+
+    /**
+     * As {@link #prepare(int)}, for {@link #run(Iterator, int, int, ResultSink)} with {@code tokenBudget}.
+     *
+     * @param slots how many requests will run together at most
+     * @param tokenBudget the most tokens one step feeds the model, more than {@code slots}; 0 for none
+     * @throws InvalidInputException if {@code slots} is below 1, or the budget is not 0 and does not exceed the slots
+     * @throws MemoryLimitException if {@code slots} cannot fit in the memory there is
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public void prepare(int slots, int tokenBudget) {
+        if (tokenBudget < 0) throw new InvalidInputException("the token budget must be 0 (none) or more than the slots, got " + tokenBudget);
+        if (streaming != null && streaming.slots() == slots && streaming.tokenBudget() == tokenBudget) return;
         if (streaming != null) streaming.close();
         streaming = null;
-        streaming = session.engine(slots);
+        BatchEngine fresh = session.engine(slots);
+        try {
+            if (tokenBudget > 0) fresh.tokenBudget(tokenBudget);
+        } catch (RuntimeException e) {
+            fresh.close();
+            throw e;
+        }
+        streaming = fresh;
     }
 
     /**
