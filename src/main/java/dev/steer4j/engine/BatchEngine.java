@@ -43,7 +43,9 @@ import org.bytedeco.pytorch.global.torch;
  * waits for another's prompt or generation. Each slot has its own positions, steering (per-row hooks,
  * {@link RowSteering}) and sampler, so a request's tokens do not depend on what shares the batch. Greedy
  * steps run in the graph ({@link Gpt2Program#GREEDY_STEP}): the tokens stay on the device between steps.
- * A static batch is this engine with every request admitted at once ({@link #runAll}).
+ * A static batch is this engine with every request admitted at once ({@link #runAll}). With a token budget
+ * ({@link #tokenBudget(int)}), prompts go in as chunks of each step's one packed forward instead, over a
+ * {@link PackedCache}.
  */
 public final class BatchEngine implements AutoCloseable {
     /** Where results go, in the order requests finish. */

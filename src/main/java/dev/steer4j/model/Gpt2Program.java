@@ -21,7 +21,9 @@ import org.bytedeco.pytorch.Tensor;
  * <p>Forward signature of the root:
  * {@code forward(input_ids [B,T], position_ids [B,T], key_padding [B,L] bool (True = pad),
  * k_caches, v_caches (per layer [B,H,L,hd], updated in place), past: int, last_only: bool) -> logits},
- * and {@link #GREEDY_STEP} for the greedy decode loop.
+ * and {@link #GREEDY_STEP} for the greedy decode loop. Optional {@code slots, cols [N], chunks [K,4] (host),
+ * select [M]} make it the packed step of chunked prefill (N rows of one token; see TRANSFORMER_HEAD and
+ * ATTENTION below): logits {@code [M,1,V]} of the selected rows only.
  */
 public final class Gpt2Program {
     private Gpt2Program() {}
