@@ -74,7 +74,7 @@ public final class Gpt2Program {
     // length, end column) attends over its own slot's columns [0, end) only. Module calls stay outside the
     // branches: the hook engine finds call sites among a graph's top-level nodes.
     private static final String ATTENTION = """
-            def forward(self, x: Tensor, attn_bias: Tensor, k_cache: Tensor, v_cache: Tensor, past: int, write_index: Optional[Tensor], chunk_biases: List[Tensor], desc: List[int]) -> Tensor:
+            def forward(self, x: Tensor, attn_bias: Tensor, k_cache: Tensor, v_cache: Tensor, past: int, write_index: Optional[Tensor] = None, chunk_biases: Optional[List[Tensor]] = None, desc: Optional[List[int]] = None) -> Tensor:
                 B = x.size(0)
                 T = x.size(1)
                 D = x.size(2)
@@ -82,13 +82,7 @@ public final class Gpt2Program {
                 q = qkv.narrow(2, 0, D).view(B, T, %1$d, %2$d).transpose(1, 2)
                 k = qkv.narrow(2, D, D).view(B, T, %1$d, %2$d).transpose(1, 2)
                 v = qkv.narrow(2, 2 * D, D).view(B, T, %1$d, %2$d).transpose(1, 2)
-                if write_index is None:
-                    k_cache.narrow(2, past, T).copy_(k)
-                    v_cache.narrow(2, past, T).copy_(v)
-                    keys = k_cache.narrow(2, 0, past + T)
-                    values = v_cache.narrow(2, 0, past + T)
-                    y = %4$s.transpose(1, 2).reshape(B, T, D)
-                else:
+                if write_index is not None and chunk_biases is not None and desc is not None:
                     k_cache.view(-1, %2$d).index_copy_(0, write_index, k.reshape(-1, %2$d))
                     v_cache.view(-1, %2$d).index_copy_(0, write_index, v.reshape(-1, %2$d))
                     S = k_cache.size(0)
@@ -101,6 +95,12 @@ public final class Gpt2Program {
                         values = v_cache.narrow(0, desc[4 * i], 1).narrow(2, 0, desc[4 * i + 3])
                         parts.append(%6$s.transpose(1, 2).reshape(n, 1, D))
                     y = torch.cat(parts, 0)
+                else:
+                    k_cache.narrow(2, past, T).copy_(k)
+                    v_cache.narrow(2, past, T).copy_(v)
+                    keys = k_cache.narrow(2, 0, past + T)
+                    values = v_cache.narrow(2, 0, past + T)
+                    y = %4$s.transpose(1, 2).reshape(B, T, D)
                 return self.c_proj.forward(y)
             """;
 
@@ -118,7 +118,7 @@ public final class Gpt2Program {
     }
 
     private static final String BLOCK = """
-            def forward(self, x: Tensor, attn_bias: Tensor, k_cache: Tensor, v_cache: Tensor, past: int, write_index: Optional[Tensor], chunk_biases: List[Tensor], desc: List[int]) -> Tensor:
+            def forward(self, x: Tensor, attn_bias: Tensor, k_cache: Tensor, v_cache: Tensor, past: int, write_index: Optional[Tensor] = None, chunk_biases: Optional[List[Tensor]] = None, desc: Optional[List[int]] = None) -> Tensor:
                 x = x + self.attn.forward(self.ln_1.forward(x), attn_bias, k_cache, v_cache, past, write_index, chunk_biases, desc)
                 x = x + self.mlp.forward(self.ln_2.forward(x))
                 return x
