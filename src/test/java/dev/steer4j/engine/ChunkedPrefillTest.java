@@ -88,10 +88,12 @@ class ChunkedPrefillTest {
                 assertArrayEquals(single.newIds(), got.newIds(), r.id() + " (" + r.sampling() + ", " + r.steer() + ")");
                 assertEquals(single.finishReason(), got.finishReason(), r.id());
             }
+            BatchEngineTest.Collect apart = new BatchEngineTest.Collect();
             try (BatchEngine engine = alone.engine(3)) {
-                engine.run(requests.iterator(), new BatchEngineTest.Collect());
+                engine.run(requests.iterator(), apart);
                 unchunked = engine.counters();
             }
+            for (Request r : requests) assertArrayEquals(apart.done.get(r.id()).newIds(), sink.done.get(r.id()).newIds(), r.id());
         }
         // the budget is honoured, and filled when prompts wait
         assertTrue(rows.stream().allMatch(n -> n >= 3 && n <= budget), rows.toString());
