@@ -47,6 +47,35 @@ public final class Session implements AutoCloseable {
     }
 
     /**
+     * As {@link #engine(int, int)}, with chunked prefill: each step is one forward pass of at most {@code tokenBudget}
+     * tokens, one per slot (each running request's next token) and then chunks of waiting prompts, so that a
+     * request joining never runs a prefill of its own and a long prompt goes in over several steps while the
+     * others keep decoding. Each request's result is the same as without it.
+     *
+     * @param slots how many requests run together at most (its KV cache has one row per slot)
+     * @param maxQueue how many requests may wait for a slot before {@link Engine#submit} refuses more
+     * @param tokenBudget the most tokens one step feeds the model; more than {@code slots}
+     * @return the engine; close it when done (closing this session closes it too)
+     * @throws InvalidInputException if a size is below 1, the budget does not exceed the slots, or the model's
+     *     program is from a steer4j without chunked prefill (convert it again)
+     * @throws MemoryLimitException if {@code slots} cannot fit in the memory there is
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public Engine engine(int slots, int maxQueue, int tokenBudget) {
+        if (maxQueue < 1) throw new InvalidInputException("the engine's queue must hold at least 1 request, got " + maxQueue);
+        BatchEngine chunked = session.engine(slots);
+        try {
+            chunked.tokenBudget(tokenBudget);
+        } catch (RuntimeException e) {
+            chunked.close();
+            throw e;
+        }
+        Engine engine = new Engine(chunked, model.internal().tokenizer(), maxQueue);
+        engines.add(engine);
+        return engine;
+    }
+
+    /**
      * Continues {@code prompt} greedily under this session's edits.
      *
      * @param prompt the text to continue
@@ -104,9 +133,29 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public RunStats run(Iterator<Request> requests, int slots, ResultSink sink) {
+        return run(requests, slots, 0, sink);
+    }
+
+    /**
+     * As {@link #run(Iterator, int, ResultSink)}, with chunked prefill ({@link #engine(int, int, int)}): each step
+     * feeds the model at most {@code tokenBudget} tokens, the running requests' next tokens and then chunks of
+     * waiting prompts. Each result is the same as without it.
+     *
+     * @param requests the requests, pulled as needed (a file may stream through)
+     * @param slots how many run together at most
+     * @param tokenBudget the most tokens one step feeds the model, more than {@code slots}; 0 for none (prompts are
+     *     then prefilled apart, between steps)
+     * @param sink told each outcome, on this thread
+     * @return where the time went
+     * @throws NullPointerException if an argument is null
+     * @throws InvalidInputException if {@code slots} is below 1, or the budget is not 0 and does not exceed the slots
+     * @throws MemoryLimitException if {@code slots} cannot fit in the memory there is
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public RunStats run(Iterator<Request> requests, int slots, int tokenBudget, ResultSink sink) {
         Objects.requireNonNull(requests, "requests");
         Objects.requireNonNull(sink, "sink");
-        prepare(slots);
+        prepare(slots, tokenBudget);
         BatchEngine.Counters before = streaming.counters();
         streaming.run(requests, new BatchEngine.Sink() {
             @Override public void completed(Result result) { sink.completed(result); }
@@ -127,10 +176,31 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public void prepare(int slots) {
-        if (streaming != null && streaming.slots() == slots) return;
+        prepare(slots, 0);
+    }
+
+    /**
+     * As {@link #prepare(int)}, for {@link #run(Iterator, int, int, ResultSink)} with {@code tokenBudget}.
+     *
+     * @param slots how many requests will run together at most
+     * @param tokenBudget the most tokens one step feeds the model, more than {@code slots}; 0 for none
+     * @throws InvalidInputException if {@code slots} is below 1, or the budget is not 0 and does not exceed the slots
+     * @throws MemoryLimitException if {@code slots} cannot fit in the memory there is
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public void prepare(int slots, int tokenBudget) {
+        if (tokenBudget < 0) throw new InvalidInputException("the token budget must be 0 (none) or more than the slots, got " + tokenBudget);
+        if (streaming != null && streaming.slots() == slots && streaming.tokenBudget() == tokenBudget) return;
         if (streaming != null) streaming.close();
         streaming = null;
-        streaming = session.engine(slots);
+        BatchEngine fresh = session.engine(slots);
+        try {
+            if (tokenBudget > 0) fresh.tokenBudget(tokenBudget);
+        } catch (RuntimeException e) {
+            fresh.close();
+            throw e;
+        }
+        streaming = fresh;
     }
 
     /**

@@ -57,6 +57,11 @@ final class BatchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one summary object on stdout at the end")
     boolean json;
 
+    @Option(names = "--token-budget", paramLabel = "N", description = "chunked prefill: each step feeds the model at most N"
+            + " tokens, every running request's next one, then chunks of waiting prompts (more than --max-batch; default: off,"
+            + " prompts prefilled between steps)")
+    Integer tokenBudget;
+
     @Option(names = "--static-batches", description = "no continuous batching: consecutive static batches of"
             + " --max-batch requests, each as long as its longest (the baseline of the batch benchmark)")
     boolean staticBatches;
@@ -69,9 +74,13 @@ final class BatchCommand implements Callable<Integer> {
                 Outputs.steer("--steer", steerOptions.steer));
         int slots = maxBatch == null ? DEFAULT_MAX_BATCH : maxBatch;
         if (slots < 1) throw new InvalidInputException("--max-batch must be >= 1, got " + slots);
+        if (tokenBudget != null && tokenBudget <= slots) {
+            throw new InvalidInputException("--token-budget must be more than --max-batch (" + slots + "), got " + tokenBudget);
+        }
+        if (tokenBudget != null && staticBatches) throw new InvalidInputException("--token-budget is for the engine, not --static-batches");
         if (maxNewTokens < 0) throw new InvalidInputException("--max-new-tokens must be >= 0, got " + maxNewTokens);
         ResumableBatch.Options options = new ResumableBatch.Options(in, out, slots, steerOptions.specsForRequests(), maxNewTokens,
-                Sampling.GREEDY, staticBatches);
+                Sampling.GREEDY, staticBatches, tokenBudget == null ? 0 : tokenBudget);
         ResumableBatch.Summary summary;
         Map<String, Object> peaks = null;
         try (Model model = modelOptions.open(); Session session = model.session();

@@ -55,6 +55,10 @@ final class ServeCommand implements Callable<Integer> {
             description = "requests decoded together at most (default 16)")
     int maxBatch;
 
+    @Option(names = "--token-budget", paramLabel = "N", description = "chunked prefill: each step feeds the model at most N"
+            + " tokens, every running request's next one, then chunks of waiting prompts (more than --max-batch; default: off)")
+    Integer tokenBudget;
+
     @Option(names = "--max-queue", paramLabel = "N", defaultValue = "256",
             description = "requests waiting for a slot at most; more are refused with 429 (default 256)")
     int maxQueue;
@@ -67,6 +71,9 @@ final class ServeCommand implements Callable<Integer> {
         if (port < 0 || port > 65535) throw new InvalidInputException("--port must be 0..65535, got " + port);
         if (maxBatch < 1) throw new InvalidInputException("--max-batch must be >= 1, got " + maxBatch);
         if (maxQueue < 1) throw new InvalidInputException("--max-queue must be >= 1, got " + maxQueue);
+        if (tokenBudget != null && tokenBudget <= maxBatch) {
+            throw new InvalidInputException("--token-budget must be more than --max-batch (" + maxBatch + "), got " + tokenBudget);
+        }
         if (vectors != null && !Files.isDirectory(vectors)) throw new InvalidInputException("--vectors " + vectors + ": not a folder");
         Path model = modelOptions.model;
         if (model != null && !Files.isRegularFile(model)) throw new InvalidInputException("--model " + model + ": no such file");
@@ -90,11 +97,13 @@ final class ServeCommand implements Callable<Integer> {
         CountDownLatch stop = new CountDownLatch(1);
         Signals.onTerminate(stop::countDown);
         main.err().println("steer4j serve: listening on http://" + host + ":" + server.port() + " (loading the model)");
-        try (Model m = modelOptions.open(); Session session = m.session(); Engine engine = session.engine(maxBatch, maxQueue)) {
+        try (Model m = modelOptions.open(); Session session = m.session(); Engine engine = tokenBudget == null
+                ? session.engine(maxBatch, maxQueue) : session.engine(maxBatch, maxQueue, tokenBudget)) {
             checkDefaults(engine, defaults);
             String name = model == null ? "steer4j-builtin" : stem(model);
             server.ready(engine, name);
             main.err().println("steer4j serve: model " + name + " ready; " + maxBatch + " slots, queue " + maxQueue
+                    + (tokenBudget == null ? "" : ", token budget " + tokenBudget)
                     + (defaults.isEmpty() ? "" : ", default steering " + String.join(" ", steerOptions.steer)));
             stop.await();
             main.err().println("steer4j serve: stopping (grace " + ServerOptions.DEFAULT_GRACE.toSeconds() + " s)");

@@ -14,6 +14,7 @@ import dev.steer4j.runtime.NativeArena;
 import dev.steer4j.runtime.Tensors;
 import dev.steer4j.request.Request;
 import dev.steer4j.request.Result;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -21,6 +22,7 @@ import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 import java.util.function.Supplier;
 import org.bytedeco.javacpp.LongPointer;
@@ -29,6 +31,7 @@ import org.bytedeco.pytorch.IValue;
 import org.bytedeco.pytorch.IValueVector;
 import org.bytedeco.pytorch.InferenceMode;
 import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.Method;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -40,7 +43,9 @@ import org.bytedeco.pytorch.global.torch;
  * waits for another's prompt or generation. Each slot has its own positions, steering (per-row hooks,
  * {@link RowSteering}) and sampler, so a request's tokens do not depend on what shares the batch. Greedy
  * steps run in the graph ({@link Gpt2Program#GREEDY_STEP}): the tokens stay on the device between steps.
- * A static batch is this engine with every request admitted at once ({@link #runAll}).
+ * A static batch is this engine with every request admitted at once ({@link #runAll}). With a token budget
+ * ({@link #tokenBudget(int)}), prompts go in as chunks of each step's one packed forward instead, over a
+ * {@link PackedCache}.
  */
 public final class BatchEngine implements AutoCloseable {
     /** Where results go, in the order requests finish. */
@@ -76,6 +81,11 @@ public final class BatchEngine implements AutoCloseable {
     private volatile double modelFlops; // the forward passes' useful FLOPs: real tokens only, no pads or idle slots
     private IntConsumer onStep;
     private int runSteps;
+    // chunked prefill (tokenBudget > 0): one packed forward per step over a PackedCache
+    private int tokenBudget;
+    private PackedCache packed;
+    private final ArrayDeque<Integer> prefilling = new ArrayDeque<>(); // slots whose prompt is not all in, in admission order
+    private Consumer<PackedRows> packedRows; // told each packed step's rows (tests)
 
     /** What one slot is running. */
     private static final class Slot {
@@ -84,6 +94,7 @@ public final class BatchEngine implements AutoCloseable {
         final int[] prompt;
         final RequestSampler sampler;
         final List<Integer> produced = new ArrayList<>();
+        int done; // prompt tokens in the cache (chunked prefill)
 
         Slot(Submission submission, int[] prompt) {
             this.submission = submission;
@@ -120,6 +131,58 @@ public final class BatchEngine implements AutoCloseable {
 
     public int slots() {
         return active.length;
+    }
+
+    /**
+     * The token budget {@link #chunkedPrefill()} gives an engine of {@code slots}: 256 rows per step, where a step's
+     * gemms leave the low-batch regime that a decode step of 16-32 rows is in (BENCHMARKS.md, batch and roofline),
+     * and at least twice the slots, so that prompts always get as many rows as the decode tokens.
+     */
+    public static int defaultTokenBudget(int slots) {
+        return Math.max(256, 2 * slots);
+    }
+
+    /** Chunked prefill with {@link #defaultTokenBudget}: see {@link #tokenBudget(int)}. */
+    public BatchEngine chunkedPrefill() {
+        return tokenBudget(defaultTokenBudget(active.length));
+    }
+
+    /**
+     * Chunked prefill: each step is one forward of at most {@code budget} tokens, one per slot (each running
+     * request's next token; a throw-away token for a slot with nothing to decode) and then chunks of the prompts
+     * of admitted requests, in admission order, as many tokens as the budget leaves. A request enters a free slot
+     * at once and its prompt goes in over as many steps as it needs, so admitting one never runs a separate
+     * prefill and no decoding row waits for a long prompt. Results equal those of single runs, as without it.
+     * Set before the first run.
+     */
+    public BatchEngine tokenBudget(int budget) {
+        if (budget <= active.length) {
+            throw new InvalidInputException("the token budget (" + budget + ") must exceed the engine's " + slots(active.length)
+                    + ": each step feeds every slot one token, and prompts need the rest");
+        }
+        if (cache != null) throw new IllegalStateException("the token budget is set before the engine's first run");
+        if (!Gpt2Program.hasPackedStep(model.module())) {
+            throw new InvalidInputException("chunked prefill needs a program of this steer4j (convert the model again with `steer4j convert`)");
+        }
+        tokenBudget = budget;
+        return this;
+    }
+
+    /** The token budget of a step, or 0 when prompts are prefilled apart (the default). */
+    public int tokenBudget() {
+        return tokenBudget;
+    }
+
+    /** A packed step's rows: each one's slot and position, and whether it is a real token (not a throw-away one). */
+    record PackedRows(long[] slots, long[] positions, boolean[] real) {
+        int count() {
+            return slots.length;
+        }
+    }
+
+    /** Told each packed step's rows (tests). */
+    void onPackedStep(Consumer<PackedRows> rows) {
+        packedRows = rows;
     }
 
     /** Java heap per slot: its Slot reference, a step's token, its row's steering set, the cache's index arrays. */
@@ -250,7 +313,9 @@ public final class BatchEngine implements AutoCloseable {
             runSteps = 0;
             steering.reset(active.length);
             Arrays.fill(active, null);
-            runHeld(source);
+            prefilling.clear();
+            if (tokenBudget > 0) runChunked(source);
+            else runHeld(source);
         } finally {
             this.onStep = null;
         }
@@ -571,6 +636,8 @@ public final class BatchEngine implements AutoCloseable {
 
     private void release(int b) {
         active[b] = null;
+        prefilling.remove(b);
+        if (cache == null) return; // chunked prefill: the slot's next request starts from zeros (PackedCache.admit)
         try (Tensor p = cache.positions.select(0, b); Scalar zero = new Scalar(0L)) {
             p.fill_(zero); // an idle slot keeps counting; from 0 it stays inside the position table
         }
@@ -582,7 +649,7 @@ public final class BatchEngine implements AutoCloseable {
         if (current != program) {
             program = current;
             listener = hooks.listener();
-            listener.onStart(cache.promptLengths); // updated in place at each admission
+            listener.onStart(packed != null ? packed.promptLengths : cache.promptLengths); // updated in place at each admission
             listenerOnSteps = false;
             dropGreedyArgs();
             if (greedy != null) greedy.close();
@@ -614,5 +681,202 @@ public final class BatchEngine implements AutoCloseable {
             cache.close();
         }
         if (greedyPast != null) greedyPast.close();
+        if (packed != null) packed.close();
+    }
+
+    // ---- chunked prefill ----
+
+    /** As {@link #runHeld}, each step one packed forward: decode tokens first, then prompt chunks up to the budget. */
+    private void runChunked(Submission.Source source) {
+        Submission waiting = null;
+        while (true) {
+            model.checkOpen();
+            dropCancelled();
+            if (waiting == null) waiting = source.poll();
+            for (int b = 0; b < active.length && waiting != null; b++) {
+                boolean taken = active[b] != null;
+                while (!taken && waiting != null) {
+                    Admission a = checked(b, waiting);
+                    waiting = source.poll();
+                    taken = a != null && reserve(a);
+                }
+            }
+            if (!anyActive()) {
+                if (waiting == null) return;
+                continue;
+            }
+            packedStep();
+        }
+    }
+
+    /**
+     * Takes slot {@code a.slot()} for its request: the cache grown to its span where memory allows (else it fails
+     * alone, bytes needed and available in its message), its steering written to its row; its prompt is then
+     * prefilled by the steps to come.
+     */
+    private boolean reserve(Admission a) {
+        Slot s = a.request();
+        int span = span(a);
+        if (packed == null || span > packed.capacity()) {
+            int capacity = PackedCache.capacityFor(span, model.maxPositions());
+            try {
+                MemoryBudget.require("a request of " + span + " positions (prompt and new tokens)", "the KV cache of "
+                                + slots(active.length) + " at " + capacity + " columns (" + Tensors.floatTypeName(model.dtype()) + ")",
+                        PackedCache.bytes(model, active.length, capacity), MemoryBudget.forTensors(model.device()));
+            } catch (MemoryLimitException e) {
+                s.submission.failed(e.getMessage());
+                return false;
+            }
+            if (packed == null) packed = new PackedCache(model, active.length, span);
+            else packed.ensureSpan(span);
+        }
+        try {
+            steering.admit(a.slot(), s.request.steer()); // refuses a coefficient that overflows the dtype
+        } catch (InvalidInputException e) {
+            s.submission.failed(e.getMessage());
+            return false;
+        }
+        packed.admit(a.slot(), s.prompt.length);
+        active[a.slot()] = s;
+        prefilling.add(a.slot());
+        return true;
+    }
+
+    /**
+     * One packed forward: rows 0..S-1 one token per slot (its next token when it decodes, else a throw-away one
+     * at position 0 that writes the spare column), then the budget's prompt chunks. Only the rows whose logits are
+     * used reach the lm_head: decoding slots, and each chunk that completes its prompt (its request's first token).
+     */
+    private void packedStep() {
+        long t0 = System.nanoTime();
+        refreshProgram();
+        int slotCount = active.length;
+        List<int[]> chunks = new ArrayList<>(); // slot, first row, length, end column
+        int n = slotCount;
+        for (int b : prefilling) {
+            if (n >= tokenBudget) break;
+            Slot s = active[b];
+            int length = Math.min(tokenBudget - n, s.prompt.length - s.done);
+            chunks.add(new int[]{b, n, length, s.done + length});
+            n += length;
+        }
+        long[] ids = new long[n];
+        long[] positions = new long[n];
+        long[] slotOf = new long[n];
+        long[] columns = new long[n];
+        List<Integer> selected = new ArrayList<>(); // rows whose logits are read
+        List<Integer> selectedSlot = new ArrayList<>();
+        int past = 1;
+        boolean decoding = false;
+        double done = 0;
+        for (int b = 0; b < slotCount; b++) {
+            Slot s = active[b];
+            slotOf[b] = b;
+            if (s != null && s.done == s.prompt.length) {
+                ids[b] = s.produced.get(s.produced.size() - 1);
+                positions[b] = s.prompt.length + s.produced.size() - 1;
+                columns[b] = positions[b];
+                past = Math.max(past, (int) positions[b] + 1);
+                selected.add(b);
+                selectedSlot.add(b);
+                decoding = true;
+                done += model.blockFlops((int) positions[b]) + model.logitFlops();
+            } else {
+                columns[b] = packed.spare();
+            }
+        }
+        long[] chunkRows = new long[4 * chunks.size()];
+        for (int c = 0; c < chunks.size(); c++) {
+            int[] ch = chunks.get(c);
+            Slot s = active[ch[0]];
+            for (int j = 0; j < ch[2]; j++) {
+                int r = ch[1] + j;
+                ids[r] = s.prompt[s.done + j];
+                positions[r] = s.done + j;
+                columns[r] = positions[r];
+                slotOf[r] = ch[0];
+                done += model.blockFlops((int) positions[r]);
+            }
+            if (ch[3] == s.prompt.length) {
+                selected.add(ch[1] + ch[2] - 1);
+                selectedSlot.add(ch[0]);
+                done += model.logitFlops();
+            }
+            for (int k = 0; k < 4; k++) chunkRows[4 * c + k] = ch[k];
+        }
+        int m = selected.size();
+        long[] all = new long[4 * n + m];
+        System.arraycopy(ids, 0, all, 0, n);
+        System.arraycopy(positions, 0, all, n, n);
+        System.arraycopy(slotOf, 0, all, 2 * n, n);
+        System.arraycopy(columns, 0, all, 3 * n, n);
+        for (int i = 0; i < m; i++) all[4 * n + i] = selected.get(i);
+        boolean sampled = false;
+        for (int b : selectedSlot) if (!active[b].sampler.greedy()) sampled = true;
+        long[] next = new long[m];
+        try (InferenceMode guard = new InferenceMode(); PointerScope scope = new PointerScope()) {
+            // one host-to-device copy per step: ids, positions, slots, columns and the selected rows
+            Tensor inputs = Tensors.longs(all, new long[]{all.length}, model.device());
+            Tensor idsT = inputs.narrow(0, 0, n).view(n, 1);
+            Tensor positionsT = inputs.narrow(0, n, n).view(n, 1);
+            Tensor slotsT = inputs.narrow(0, 2L * n, n);
+            Tensor columnsT = inputs.narrow(0, 3L * n, n);
+            Tensor selectT = inputs.narrow(0, 4L * n, m);
+            Tensor chunksT = chunks.isEmpty() ? packed.noChunks : Tensor.create(chunkRows, new long[]{chunks.size(), 4});
+            listener.onForward(slotsT, positionsT); // per-row hooks index each token's slot and position
+            listenerOnSteps = false;
+            IValueVector args = new IValueVector(new IValue(idsT), new IValue(positionsT), new IValue(packed.noPadding),
+                    packed.keys(), packed.values(), new IValue(past), new IValue(false), new IValue(slotsT),
+                    new IValue(columnsT), new IValue(chunksT), new IValue(selectT));
+            try (Profiler.Span sp = Profiler.span(decoding ? "decode_step" : "prefill"); IValue out = program.forward(args);
+                 Tensor logits = out.toTensor()) {
+                if (m > 0 && !sampled) { // argmax on the device: only the m ids come back
+                    Tensor rows = logits.view(m, -1);
+                    long[] best = Tensors.toLongs(rows.argmax(new LongOptional(1), false));
+                    long[] finite = Tensors.toLongs(rows.isfinite().all(1));
+                    for (int i = 0; i < m; i++) next[i] = finite[i] != 0 ? best[i] : -1;
+                } else if (m > 0) {
+                    float[] flat = Tensors.toFloats(logits);
+                    try (Profiler.Span s = Profiler.span("sampling")) {
+                        int v = flat.length / m;
+                        for (int i = 0; i < m; i++) {
+                            next[i] = finite(flat, i * v, v) ? active[selectedSlot.get(i)].sampler.sample(flat, i * v, v) : -1;
+                        }
+                    }
+                }
+            }
+        }
+        long elapsed = System.nanoTime() - t0;
+        if (decoding) {
+            steps++;
+            stepNanos += elapsed;
+        } else {
+            prefillNanos += elapsed;
+        }
+        modelFlops += done;
+        if (packedRows != null) {
+            boolean[] real = new boolean[n];
+            for (int r = 0; r < n; r++) real[r] = columns[r] != packed.spare();
+            packedRows.accept(new PackedRows(slotOf, positions, real));
+        }
+        for (int[] ch : chunks) {
+            Slot s = active[ch[0]];
+            s.done += ch[2];
+            if (s.done == s.prompt.length) {
+                prefilling.remove(ch[0]);
+                prefills++;
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            int b = selectedSlot.get(i);
+            if (next[i] < 0) {
+                Slot s = active[b];
+                release(b);
+                s.submission.failed(NOT_FINITE);
+            } else {
+                record(b, (int) next[i]);
+            }
+        }
+        stepped();
     }
 }

@@ -1,8 +1,11 @@
 package dev.steer4j.model;
 
 import java.util.Locale;
-import java.util.function.Function;
+import org.bytedeco.pytorch.Function;
+import org.bytedeco.pytorch.FunctionSchema;
+import org.bytedeco.pytorch.IntOptional;
 import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.Method;
 import org.bytedeco.pytorch.QualifiedName;
 import org.bytedeco.pytorch.Tensor;
 
@@ -18,7 +21,9 @@ import org.bytedeco.pytorch.Tensor;
  * <p>Forward signature of the root:
  * {@code forward(input_ids [B,T], position_ids [B,T], key_padding [B,L] bool (True = pad),
  * k_caches, v_caches (per layer [B,H,L,hd], updated in place), past: int, last_only: bool) -> logits},
- * and {@link #GREEDY_STEP} for the greedy decode loop.
+ * and {@link #GREEDY_STEP} for the greedy decode loop. Optional {@code slots, cols [N], chunks [K,4] (host),
+ * select [M]} make it the packed step of chunked prefill (N rows of one token; see TRANSFORMER_HEAD and
+ * ATTENTION below): logits {@code [M,1,V]} of the selected rows only.
  */
 public final class Gpt2Program {
     private Gpt2Program() {}
@@ -62,9 +67,14 @@ public final class Gpt2Program {
                 return self.c_proj.forward(h)
             """;
 
-    // Writes this step's keys and values into the preallocated cache, then attends over [0, past + T).
+    // Default: writes this step's keys and values into the preallocated cache at [past, past + T), then attends
+    // over [0, past + T). Packed (write_index given, BatchEngine's chunked prefill): x is N rows of one token;
+    // each token's key and value go to its own (slot, column) through write_index, the first S rows (one per
+    // slot) attend over the whole cache as a decode step does, and each prompt chunk (desc: slot, first row,
+    // length, end column) attends over its own slot's columns [0, end) only. Module calls stay outside the
+    // branches: the hook engine finds call sites among a graph's top-level nodes.
     private static final String ATTENTION = """
-            def forward(self, x: Tensor, attn_bias: Tensor, k_cache: Tensor, v_cache: Tensor, past: int) -> Tensor:
+            def forward(self, x: Tensor, attn_bias: Tensor, k_cache: Tensor, v_cache: Tensor, past: int, write_index: Optional[Tensor] = None, chunk_biases: Optional[List[Tensor]] = None, desc: Optional[List[int]] = None) -> Tensor:
                 B = x.size(0)
                 T = x.size(1)
                 D = x.size(2)
@@ -72,30 +82,44 @@ public final class Gpt2Program {
                 q = qkv.narrow(2, 0, D).view(B, T, %1$d, %2$d).transpose(1, 2)
                 k = qkv.narrow(2, D, D).view(B, T, %1$d, %2$d).transpose(1, 2)
                 v = qkv.narrow(2, 2 * D, D).view(B, T, %1$d, %2$d).transpose(1, 2)
-                k_cache.narrow(2, past, T).copy_(k)
-                v_cache.narrow(2, past, T).copy_(v)
-                keys = k_cache.narrow(2, 0, past + T)
-                values = v_cache.narrow(2, 0, past + T)
+                if write_index is not None and chunk_biases is not None and desc is not None:
+                    k_cache.view(-1, %2$d).index_copy_(0, write_index, k.reshape(-1, %2$d))
+                    v_cache.view(-1, %2$d).index_copy_(0, write_index, v.reshape(-1, %2$d))
+                    S = k_cache.size(0)
+                    keys = k_cache.narrow(2, 0, past)
+                    values = v_cache.narrow(2, 0, past)
+                    parts = [%5$s.transpose(1, 2).reshape(S, 1, D)]
+                    for i in range(len(chunk_biases)):
+                        n = desc[4 * i + 2]
+                        keys = k_cache.narrow(0, desc[4 * i], 1).narrow(2, 0, desc[4 * i + 3])
+                        values = v_cache.narrow(0, desc[4 * i], 1).narrow(2, 0, desc[4 * i + 3])
+                        parts.append(%6$s.transpose(1, 2).reshape(n, 1, D))
+                    y = torch.cat(parts, 0)
+                else:
+                    k_cache.narrow(2, past, T).copy_(k)
+                    v_cache.narrow(2, past, T).copy_(v)
+                    keys = k_cache.narrow(2, 0, past + T)
+                    values = v_cache.narrow(2, 0, past + T)
+                    y = %4$s.transpose(1, 2).reshape(B, T, D)
+                return self.c_proj.forward(y)
             """;
 
     // One fused op (its default scale is GPT-2's 1/sqrt(head_dim)): measured ~8 % more tokens/s than five
     // separate ops on the tiny model at batch 1, the same within noise on 124M (BENCHMARKS.md).
-    private static final String FUSED_ATTENTION = """
-            y = torch.scaled_dot_product_attention(q, keys, values, attn_bias).transpose(1, 2).reshape(B, T, D)
-            return self.c_proj.forward(y)
-            """;
+    private static final String FUSED_ATTENTION = "torch.scaled_dot_product_attention(%1$s, keys, values, %2$s)";
 
     // The same written out, for libtorch builds older than scaled_dot_product_attention (2.0): what
     // `export --portable` writes, so that libtorch 1.13 can run the archive.
-    private static final String PORTABLE_ATTENTION = """
-            scores = torch.matmul(q, keys.transpose(2, 3)) * %3$s + attn_bias
-            y = torch.matmul(torch.softmax(scores, -1), values).transpose(1, 2).reshape(B, T, D)
-            return self.c_proj.forward(y)
-            """;
+    private static final String PORTABLE_ATTENTION =
+            "torch.matmul(torch.softmax(torch.matmul(%1$s, keys.transpose(2, 3)) * %3$s + %2$s, -1), values)";
+
+    private static String attention(boolean portable, String q, String bias, String scale) {
+        return String.format(Locale.ROOT, portable ? PORTABLE_ATTENTION : FUSED_ATTENTION, q, bias, scale);
+    }
 
     private static final String BLOCK = """
-            def forward(self, x: Tensor, attn_bias: Tensor, k_cache: Tensor, v_cache: Tensor, past: int) -> Tensor:
-                x = x + self.attn.forward(self.ln_1.forward(x), attn_bias, k_cache, v_cache, past)
+            def forward(self, x: Tensor, attn_bias: Tensor, k_cache: Tensor, v_cache: Tensor, past: int, write_index: Optional[Tensor] = None, chunk_biases: Optional[List[Tensor]] = None, desc: Optional[List[int]] = None) -> Tensor:
+                x = x + self.attn.forward(self.ln_1.forward(x), attn_bias, k_cache, v_cache, past, write_index, chunk_biases, desc)
                 x = x + self.mlp.forward(self.ln_2.forward(x))
                 return x
             """;
@@ -104,22 +128,49 @@ public final class Gpt2Program {
     // where t may not see j (a future key or a pad), else 0. Finite, not -inf: a left pad's query sees no key at
     // all, and a finite fill keeps its softmax uniform where -inf would make it NaN (and NaN would reach real
     // rows through the cached values of pad positions).
+    // Packed (slots, cols, chunks given): N rows of one token, the first S one per slot. Token r writes at
+    // (slots[r], cols[r]), column = position (a slot's request starts at column 0); row b < S sees its slot's
+    // columns [0, position_ids[b]] of [0, past); chunk i (chunks[i] = slot, first row, length, end column, a CPU
+    // tensor) sees its slot's columns [0, end), causally. Only the columns a token's own request owns are read.
     private static final String TRANSFORMER_HEAD = """
-            def forward(self, input_ids: Tensor, position_ids: Tensor, key_padding: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], past: int) -> Tensor:
-                T = input_ids.size(1)
-                L = past + T
+            def forward(self, input_ids: Tensor, position_ids: Tensor, key_padding: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], past: int, slots: Optional[Tensor] = None, cols: Optional[Tensor] = None, chunks: Optional[Tensor] = None) -> Tensor:
                 x = self.wte.forward(input_ids) + self.wpe.forward(position_ids)
-                q_pos = torch.arange(past, L, device=input_ids.device).unsqueeze(1)
-                k_pos = torch.arange(0, L, device=input_ids.device).unsqueeze(0)
-                future = (k_pos > q_pos).unsqueeze(0).unsqueeze(0)
-                blocked = future | key_padding.narrow(1, 0, L).unsqueeze(1).unsqueeze(2)
-                attn_bias = torch.zeros(blocked.size(), dtype=x.dtype, device=x.device).masked_fill(blocked, %s)
+                write_index: Optional[Tensor] = None
+                chunk_biases: List[Tensor] = []
+                desc: List[int] = []
+                if slots is not None and cols is not None and chunks is not None:
+                    S = k_caches[0].size(0)
+                    H = k_caches[0].size(1)
+                    C = k_caches[0].size(2)
+                    heads = torch.arange(H, device=input_ids.device).unsqueeze(0)
+                    write_index = ((slots.unsqueeze(1) * H + heads) * C + cols.unsqueeze(1)).reshape(-1)
+                    k_pos = torch.arange(0, past, device=input_ids.device).unsqueeze(0)
+                    blocked = (k_pos > position_ids.narrow(0, 0, S)).unsqueeze(1).unsqueeze(2)
+                    attn_bias = torch.zeros(blocked.size(), dtype=x.dtype, device=x.device).masked_fill(blocked, %1$s)
+                    for i in range(chunks.size(0)):
+                        n = int(chunks[i, 2])
+                        end = int(chunks[i, 3])
+                        q_col = torch.arange(end - n, end, device=input_ids.device).unsqueeze(1)
+                        k_col = torch.arange(0, end, device=input_ids.device).unsqueeze(0)
+                        future = (k_col > q_col).unsqueeze(0).unsqueeze(0)
+                        chunk_biases.append(torch.zeros(future.size(), dtype=x.dtype, device=x.device).masked_fill(future, %1$s))
+                        desc.extend([int(chunks[i, 0]), int(chunks[i, 1]), n, end])
+                else:
+                    T = input_ids.size(1)
+                    L = past + T
+                    q_pos = torch.arange(past, L, device=input_ids.device).unsqueeze(1)
+                    k_pos = torch.arange(0, L, device=input_ids.device).unsqueeze(0)
+                    future = (k_pos > q_pos).unsqueeze(0).unsqueeze(0)
+                    blocked = future | key_padding.narrow(1, 0, L).unsqueeze(1).unsqueeze(2)
+                    attn_bias = torch.zeros(blocked.size(), dtype=x.dtype, device=x.device).masked_fill(blocked, %1$s)
             """;
 
     private static final String ROOT = """
-            def forward(self, input_ids: Tensor, position_ids: Tensor, key_padding: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], past: int, last_only: bool) -> Tensor:
-                h = self.transformer.forward(input_ids, position_ids, key_padding, k_caches, v_caches, past)
-                if last_only:
+            def forward(self, input_ids: Tensor, position_ids: Tensor, key_padding: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], past: int, last_only: bool, slots: Optional[Tensor] = None, cols: Optional[Tensor] = None, chunks: Optional[Tensor] = None, select: Optional[Tensor] = None) -> Tensor:
+                h = self.transformer.forward(input_ids, position_ids, key_padding, k_caches, v_caches, past, slots, cols, chunks)
+                if select is not None:
+                    h = h.index_select(0, select)
+                elif last_only:
                     h = h.narrow(1, h.size(1) - 1, 1)
                 return self.lm_head.forward(h)
             """;
@@ -140,6 +191,14 @@ public final class Gpt2Program {
                 past.add_(1)
             """;
 
+    /** Whether {@code root}'s forward has the packed step (an archive of an earlier steer4j does not). */
+    public static boolean hasPackedStep(JitModule root) {
+        try (Method forward = root.get_method("forward"); Function f = forward.function();
+             FunctionSchema schema = f.getSchema(); IntOptional select = schema.argumentIndexWithName("select")) {
+            return select.has_value();
+        }
+    }
+
     /** Adds {@link #GREEDY_STEP} to a root built by an earlier steer4j that lacked it. */
     public static void ensureGreedyStep(JitModule root) {
         if (!root.find_method(GREEDY_STEP).has_value()) root.define(GREEDY_STEP_SOURCE);
@@ -150,12 +209,12 @@ public final class Gpt2Program {
      * to a tensor already in the model's dtype and on its device. {@code maskFill} is the finite value added
      * to blocked attention scores (the dtype's lowest finite value, as Hugging Face does).
      */
-    public static JitModule build(GPT2Config c, Function<String, Tensor> weight, double maskFill) {
+    public static JitModule build(GPT2Config c, java.util.function.Function<String, Tensor> weight, double maskFill) {
         return build(c, weight, maskFill, false);
     }
 
     /** As above; {@code portable} writes attention out instead of scaled_dot_product_attention (libtorch 1.13). */
-    public static JitModule build(GPT2Config c, Function<String, Tensor> weight, double maskFill, boolean portable) {
+    public static JitModule build(GPT2Config c, java.util.function.Function<String, Tensor> weight, double maskFill, boolean portable) {
         int headDim = c.nEmbd() / c.nHead();
         JitModule transformer = module("GPT2Model", "transformer");
         transformer.register_module("wte", leaf("Embedding", "wte", EMBEDDING, weight.apply("wte.weight"), null));
@@ -169,8 +228,11 @@ public final class Gpt2Program {
             JitModule attn = module("GPT2Attention", "h" + i + "_attn");
             attn.register_module("c_attn", conv1d(p + "attn.c_attn", weight));
             attn.register_module("c_proj", conv1d(p + "attn.c_proj", weight));
-            String attention = ATTENTION + (portable ? PORTABLE_ATTENTION : FUSED_ATTENTION).indent(4);
-            attn.define(String.format(Locale.ROOT, attention, c.nHead(), headDim, literal(1.0 / Math.sqrt(headDim))));
+            String scale = literal(1.0 / Math.sqrt(headDim));
+            attn.define(String.format(Locale.ROOT, ATTENTION, c.nHead(), headDim, scale,
+                    attention(portable, "q", "attn_bias", scale),
+                    attention(portable, "q.narrow(0, 0, S)", "attn_bias", scale),
+                    attention(portable, "q.narrow(0, desc[4 * i + 1], n).transpose(0, 2)", "chunk_biases[i]", scale)));
             block.register_module("attn", attn);
             block.register_module("ln_2", layerNorm(p + "ln_2", weight, eps));
             JitModule mlp = module("GPT2MLP", "h" + i + "_mlp");
@@ -186,7 +248,7 @@ public final class Gpt2Program {
         StringBuilder src = new StringBuilder(String.format(Locale.ROOT, TRANSFORMER_HEAD, literal(maskFill)));
         for (int i = 0; i < c.nLayer(); i++) {
             src.append(String.format(Locale.ROOT,
-                    "    x = getattr(self.h, \"%1$d\").forward(x, attn_bias, k_caches[%1$d], v_caches[%1$d], past)%n", i));
+                    "    x = getattr(self.h, \"%1$d\").forward(x, attn_bias, k_caches[%1$d], v_caches[%1$d], past, write_index, chunk_biases, desc)%n", i));
         }
         src.append("    return self.ln_f.forward(x)\n");
         transformer.define(src.toString());
@@ -200,12 +262,12 @@ public final class Gpt2Program {
         return root;
     }
 
-    private static JitModule layerNorm(String name, Function<String, Tensor> weight, String eps) {
+    private static JitModule layerNorm(String name, java.util.function.Function<String, Tensor> weight, String eps) {
         return leaf("LayerNorm", name, String.format(Locale.ROOT, LAYER_NORM, eps),
                 weight.apply(name + ".weight"), weight.apply(name + ".bias"));
     }
 
-    private static JitModule conv1d(String name, Function<String, Tensor> weight) {
+    private static JitModule conv1d(String name, java.util.function.Function<String, Tensor> weight) {
         return leaf("Conv1D", name, CONV1D, weight.apply(name + ".weight"), weight.apply(name + ".bias"));
     }
 

@@ -90,6 +90,32 @@ class BatchCommandTest {
                 .get("new_ids")), Fixtures.ints(got.get("ref").get("new_ids")));
     }
 
+    @Test
+    void aTokenBudgetGivesEveryRequestTheSameResult(@TempDir Path dir) throws IOException {
+        Fixtures.writeVectors(dir);
+        List<String> lines = requestLines(12);
+        lines.add("{\"id\": \"ref\", \"prompt\": \"I think dogs are \", \"steer\": [{\"file\": \"last.safetensors\", \"coef\": 10}],"
+                + " \"max_new_tokens\": 12}");
+        Path in = dir.resolve("requests.jsonl");
+        Files.write(in, lines, StandardCharsets.UTF_8);
+        Path plain = dir.resolve("plain.jsonl");
+        Path chunked = dir.resolve("chunked.jsonl");
+        Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", plain.toString(), "--max-batch", "3", "--json").okJson();
+        JsonNode summary = Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", chunked.toString(),
+                "--max-batch", "3", "--token-budget", "6", "--json").okJson();
+        assertEquals(13, summary.get("requests").asInt());
+        assertEquals(13, summary.get("engine").get("prefills").asInt(), summary.toString());
+        Map<String, JsonNode> expected = byId(records(plain));
+        Map<String, JsonNode> got = byId(records(chunked));
+        assertEquals(expected.keySet(), got.keySet());
+        for (String id : expected.keySet()) assertEquals(expected.get(id).get("new_ids"), got.get(id).get("new_ids"), id);
+        assertArrayEquals(Fixtures.ints(Fixtures.expected("greedy.json").get("steered_last_token_unit_every_position_c10")
+                .get("new_ids")), Fixtures.ints(got.get("ref").get("new_ids")));
+        String refused = Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", dir.resolve("x.jsonl").toString(),
+                "--max-batch", "3", "--token-budget", "3").badInput();
+        assertTrue(refused.contains("--token-budget must be more than --max-batch (3), got 3"), refused);
+    }
+
     /**
      * The engine's model FLOPs by hand: a request of P prompt tokens and N new ones runs every block on positions
      * 0 .. P + N - 2 (the prefill, then the N - 1 tokens fed back) and the logits N times. Tiny model: 3 blocks,

@@ -76,19 +76,23 @@ class EngineMemoryTest {
             String longPrompt = "word ".repeat(600);
             List<Request> requests = List.of(Request.of("short1", "Hello there", 2), Request.of("long", longPrompt, 2),
                     Request.of("short2", "Today I feel", 2));
-            BatchEngineTest.Collect sink = new BatchEngineTest.Collect();
-            System.setProperty(MemoryBudget.LIMIT_PROPERTY, Long.toString(limit));
-            try (BatchEngine engine = session.engine(1)) {
-                engine.run(requests.iterator(), sink);
-            } finally {
-                System.clearProperty(MemoryBudget.LIMIT_PROPERTY);
+            for (int budget : new int[]{0, 8}) { // prefilled apart, then chunked (its cache needs no second half)
+                BatchEngineTest.Collect sink = new BatchEngineTest.Collect();
+                System.setProperty(MemoryBudget.LIMIT_PROPERTY, Long.toString(limit));
+                try (BatchEngine engine = session.engine(1)) {
+                    if (budget > 0) engine.tokenBudget(budget);
+                    engine.run(requests.iterator(), sink);
+                } finally {
+                    System.clearProperty(MemoryBudget.LIMIT_PROPERTY);
+                }
+                assertEquals(List.of("short1", "short2"), List.copyOf(sink.done.keySet()));
+                String message = sink.failed.get("long");
+                assertTrue(message != null && message.matches("a request of 6\\d\\d positions \\(prompt and new tokens\\) needs .*"),
+                        sink.failed.toString());
+                assertTrue(message.contains("of host memory for the KV cache of 1 slot at " + (budget > 0 ? 1024 : 2048) + " columns (float32); "),
+                        message);
+                assertTrue(message.endsWith("(" + limit + " bytes) are available"), message);
             }
-            assertEquals(List.of("short1", "short2"), List.copyOf(sink.done.keySet()));
-            String message = sink.failed.get("long");
-            assertTrue(message != null && message.matches("a request of 6\\d\\d positions \\(prompt and new tokens\\) needs .*"),
-                    sink.failed.toString());
-            assertTrue(message.contains("of host memory for the KV cache of 1 slot at 2048 columns (float32); "), message);
-            assertTrue(message.endsWith("(" + limit + " bytes) are available"), message);
         }
     }
 }
