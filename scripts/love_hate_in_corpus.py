@@ -1,31 +1,40 @@
 #!/usr/bin/python3
 """What the built-in model's training text says about love and hate words, counted without any model.
 
-    love_hate_in_corpus.py [--window 10]
+    love_hate_in_corpus.py --work DIR [--window 10]
 
-For every word of the training split (the same documents and held-out rule as train_default_model.py,
-words as runs of letters, lower-cased): is one of the love words (sweep_default_demo.py's list) among the
+For every word of the training split (the same documents and held-out rule as train_default_model.py, whose
+--work folder holds the fetched corpus; words as runs of letters, lower-cased): is one of the love words
+(src/main/resources/steer4j/demo/love-words.txt) among the
 previous WINDOW words, and is one of the hate words? Printed per kind of context: how often the next word is
 a love word and how often a hate word. A model that learns this text predicts the same; a steering vector
 toward "love" makes the context look like the love rows, so the hate words' next-word probability can only
-fall with it if a love context makes hate words rarer than a neutral one does. Here it makes them commoner.
+fall with it if a love context makes hate words rarer than a neutral one does (in the King James text of an
+earlier built-in model it made them twice as common).
 """
 import argparse
 import collections
+import os
 
 import regex
 
-from sweep_default_demo import HATE, LOVE
-from train_default_model import documents, is_held_out
+from train_default_model import REPO_ROOT, documents, split
+
+DEMO = os.path.join(REPO_ROOT, "src", "main", "resources", "steer4j", "demo")
 
 CONTEXTS = [("neither", False, False), ("a love word, no hate word", True, False),
             ("a hate word, no love word", False, True), ("both", True, True)]
 
 
-def training_words():
+def word_list(name):
+    with open(os.path.join(DEMO, name), encoding="utf-8") as f:
+        return {l.strip() for l in f if l.strip() and not l.startswith("#")}
+
+
+def training_words(work):
     """The training split's words, each document followed by None (a context does not cross documents)."""
-    for i, (_, doc) in enumerate(documents()):
-        if not is_held_out(i):
+    for held_out, _, doc in split(documents(work)):
+        if not held_out:
             yield from (w.lower() for w in regex.findall(r"\p{L}+", doc))
             yield None
 
@@ -53,11 +62,11 @@ def next_word_rates(words, love, hate, window):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", required=True, help="train_default_model.py's --work folder")
     ap.add_argument("--window", type=int, default=10, help="how many previous words make the context")
     args = ap.parse_args()
-    love = {w.strip() for w in LOVE}
-    hate = {w.strip() for w in HATE}
-    counts = next_word_rates(training_words(), love, hate, args.window)
+    counts = next_word_rates(training_words(args.work), word_list("love-words.txt"), word_list("hate-words.txt"),
+                             args.window)
     neutral = counts[(False, False)]
     print(f"training split; context = the previous {args.window} words")
     print("| context | positions | next word a love word | next word a hate word | hate vs neither | most common hate words |")

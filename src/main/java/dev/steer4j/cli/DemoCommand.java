@@ -31,27 +31,31 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
 /**
- * The seed experiment end to end: the "Love" − "Hate" vector (last token, unit norm) at the output of one
- * block, added with +c and −c at every position of every forward pass, against no steering: greedy, 10 tokens
- * after "I think dogs are " and two more prompts. On a user's model the seed's settings (block 5, or the last
- * block of a smaller model; c = 10); on the built-in model the block and coefficient its sweep chose
- * (docs/DEFAULT_MODEL.md).
+ * The seed experiment end to end: a love − hate ActAdd vector (unit norm) at the output of one block, added with
+ * +c and −c at every position of every forward pass, against no steering: greedy, 10 tokens after "I think dogs
+ * are " and the first two held-out prompts, each continuation measured under it. On a user's model the seed's
+ * settings ("Love" − "Hate", the last token's difference, at block 5 or the last block of a smaller model;
+ * c = 10); on the built-in model the pair, block and coefficient that scripts/builtin_effect.py chose on the
+ * other half of the prompts (docs/DEFAULT_MODEL.md).
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = "Run the Love/Hate steering experiment (unsteered, +c, -c) side by side.")
 final class DemoCommand implements Callable<Integer> {
-    static final List<String> PROMPTS = List.of("I think dogs are ", "My brother is", "The people said,");
+    /** The seed's prompt, then the first two held-out prompts (lines 2 and 4 of steer4j/demo/prompts.txt). */
+    static final List<String> PROMPTS = List.of("I think dogs are ", DemoLists.prompts().get(1), DemoLists.prompts().get(3));
     static final int NEW_TOKENS = 10;
     static final double SEED_COEFFICIENT = 10;
+    static final String SEED_POSITIVE = "Love";
+    static final String SEED_NEGATIVE = "Hate";
     /**
-     * The built-in model's demo settings, from the sweep in docs/DEFAULT_MODEL.md: the words as running text
-     * has them (" love", " hate": one token each; "Hate" is two), at the block and coefficient that steer
-     * visibly while every continuation stays real words.
+     * The built-in model's settings, chosen by scripts/builtin_effect.py on the selection half of the prompts. The
+     * words as running text has them: with GPT-2's tokenizer "Hate" is two tokens ("H", "ate"), and the seed's
+     * pair moved the love words the wrong way in this model (docs/DEFAULT_MODEL.md).
      */
     static final String BUILT_IN_POSITIVE = " love";
     static final String BUILT_IN_NEGATIVE = " hate";
     static final String BUILT_IN_MODULE = "transformer.h.2";
-    static final double BUILT_IN_COEFFICIENT = 20;
+    static final double BUILT_IN_COEFFICIENT = 32;
 
     @ParentCommand
     Main main;
@@ -74,14 +78,9 @@ final class DemoCommand implements Callable<Integer> {
             description = "also write the sweep report (plots, scores, token heat map) of the demo's runs")
     Path report;
 
-    /**
-     * The words whose next-token probability the demo reports, fixed by meaning before any sweep ran (the lists of
-     * scripts/sweep_default_demo.py and docs/DEFAULT_MODEL.md); words that are not one token are left out.
-     */
-    static final List<String> LOVE_WORDS = List.of(" love", " loved", " beloved", " lovely", " kindness", " mercy", " joy",
-            " sweet", " gentle", " tender");
-    static final List<String> HATE_WORDS = List.of(" hate", " hated", " hatred", " wrath", " anger", " wicked", " despise",
-            " curse", " fury", " cruel");
+    /** The words whose next-token probability the demo reports: the lists fixed before training (DemoLists). */
+    static final List<String> LOVE_WORDS = DemoLists.loveWords();
+    static final List<String> HATE_WORDS = DemoLists.hateWords();
 
     @Override
     public Integer call() {
@@ -90,8 +89,8 @@ final class DemoCommand implements Callable<Integer> {
         String at = module != null ? module
                 : builtIn ? BUILT_IN_MODULE : "transformer.h." + Math.min(5, model.layers() - 1);
         double c = coefficient != null ? coefficient : builtIn ? BUILT_IN_COEFFICIENT : SEED_COEFFICIENT;
-        String positive = builtIn ? BUILT_IN_POSITIVE : "Love";
-        String negative = builtIn ? BUILT_IN_NEGATIVE : "Hate";
+        String positive = builtIn ? BUILT_IN_POSITIVE : SEED_POSITIVE;
+        String negative = builtIn ? BUILT_IN_NEGATIVE : SEED_NEGATIVE;
         String pair = " (" + positive.strip() + " - " + negative.strip() + ")";
         if (!Double.isFinite(c)) {
             throw new InvalidInputException("--coefficient must be a finite number, got " + c);
@@ -144,7 +143,7 @@ final class DemoCommand implements Callable<Integer> {
         main.out().printf("Steering at %s with the unit %s - %s vector (last token), greedy, %d tokens:%n",
                 at, Json.write(positive), Json.write(negative), NEW_TOKENS);
         if (builtIn) {
-            main.out().println("(the small built-in model, trained on the King James Bible and The Devil's Dictionary;"
+            main.out().println("(the small built-in model, trained on the Brown Corpus and WordNet's glosses and examples;"
                     + " pass --model for GPT-2)");
         }
         for (Map<String, Object> p : prompts) {
@@ -166,8 +165,8 @@ final class DemoCommand implements Callable<Integer> {
     private static Sweep.Outcome measure(SteeringSession session, List<List<Map<String, Object>>> runs, String at,
                                          float[] v, double c) {
         if (session.model().kind() != Gpt2Model.Kind.STEER4J || c == 0) return null;
-        ConceptWords love = ConceptWords.oneTokenWords(LOVE_WORDS, session.model().tokenizer());
-        ConceptWords hate = ConceptWords.oneTokenWords(HATE_WORDS, session.model().tokenizer());
+        ConceptWords love = ConceptWords.oneTokenWords(LOVE_WORDS.stream().map(w -> " " + w).toList(), session.model().tokenizer());
+        ConceptWords hate = ConceptWords.oneTokenWords(HATE_WORDS.stream().map(w -> " " + w).toList(), session.model().tokenizer());
         SweepPlan plan = new SweepPlan(List.of(at), Map.of(at, v), new double[]{-c, c}, PROMPTS, 1, null, 1.0, NEW_TOKENS);
         List<Request> requests = new ArrayList<>();
         List<Result> results = new ArrayList<>();

@@ -65,7 +65,7 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--prompt", paramLabel = "P", description = "prompt (repeatable)")
     List<String> prompts;
 
-    @Option(names = "--prompts", paramLabel = "FILE", description = "prompts, one per line")
+    @Option(names = "--prompts", paramLabel = "FILE", description = "prompts, one per line (blank lines and # comment lines skipped)")
     Path promptsFile;
 
     @Option(names = "--concept-words", paramLabel = "FILE", description = "words of the concept, one per line (each one token after a space)")
@@ -159,7 +159,8 @@ final class SweepCommand implements Callable<Integer> {
         if ((prompts == null) == (promptsFile == null)) throw new InvalidInputException("give --prompt P (repeatable) or --prompts FILE, not both or neither");
         if (prompts != null) return prompts;
         try {
-            List<String> l = Files.readAllLines(promptsFile, StandardCharsets.UTF_8).stream().filter(s -> !s.isBlank()).toList();
+            List<String> l = Files.readAllLines(promptsFile, StandardCharsets.UTF_8).stream()
+                    .filter(s -> !s.isBlank() && !s.startsWith("#")).toList(); // as word lists: # starts a comment line
             if (l.isEmpty()) throw new InvalidInputException("--prompts " + promptsFile + " has no prompts");
             return l;
         } catch (IOException e) {

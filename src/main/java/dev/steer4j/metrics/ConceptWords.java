@@ -31,13 +31,19 @@ public record ConceptWords(List<String> words, int[] ids) {
         } catch (IOException e) {
             throw new InvalidInputException(flag + " " + file + ": " + IoErrors.reason(e), e);
         }
-        List<String> words = new ArrayList<>();
-        for (String l : lines) {
-            String w = l.strip();
-            if (!w.isEmpty() && !w.startsWith("#")) words.add(w);
-        }
+        List<String> words = listed(lines);
         if (words.isEmpty()) throw new InvalidInputException(flag + " " + file + " lists no words");
         return of(words, tokenizer, flag + " " + file);
+    }
+
+    /** The entries of a list file's lines: each stripped; blank lines and lines starting with {@code #} skipped. */
+    public static List<String> listed(List<String> lines) {
+        List<String> entries = new ArrayList<>();
+        for (String l : lines) {
+            String w = l.strip();
+            if (!w.isEmpty() && !w.startsWith("#")) entries.add(w);
+        }
+        return entries;
     }
 
     /** {@code words} (each taken after a space), checked to be one token each; {@code source} names them in errors. */

@@ -65,12 +65,12 @@ class ReadmeExampleTest {
         for (String line : printed.lines().toList()) {
             texts.put(line.substring(0, line.indexOf(": ")), line.substring(line.indexOf(": ") + 2));
         }
-        // Per-request steering with love.times(±20) equals what `demo` prints for ±20: the same vector added by a
-        // session edit at every position, a different path through the session.
+        // Per-request steering with love.times(±32) equals what `demo` prints for ±32 (the built-in model's demo
+        // coefficient): the same vector added by a session edit at every position, a different path through the session.
         Map<Double, String> demo = demoTexts("I think dogs are ");
-        assertEquals(demo.get(20.0), texts.get("plus"), "plus: " + printed);
-        assertEquals(demo.get(-20.0), texts.get("minus"), "minus: " + printed);
-        assertTrue(!demo.get(20.0).equals(demo.get(-20.0)), "the two directions differ");
+        assertEquals(demo.get(32.0), texts.get("plus"), "plus: " + printed);
+        assertEquals(demo.get(-32.0), texts.get("minus"), "minus: " + printed);
+        assertTrue(!demo.get(32.0).equals(demo.get(-32.0)), "the two directions differ");
     }
 
     /** Compiles {@code parts} (imports, statements) as the main method of {@code name} and runs it; what it printed. */
