@@ -38,8 +38,8 @@ try (Model model = Model.builtIn();                  // or Model.load(Path.of("g
      Session session = model.session()) {            // one per thread; the weights are shared
     SteeringVector love = model.vector().positive(" love").negative(" hate").at("transformer.h.2").last().normalized().build();
     List<Result> out = session.run(List.of(          // one batch; every request its own steering
-            Request.prompt("I think dogs are ").id("plus").steer(love.times(20)).maxNewTokens(10).build(),
-            Request.prompt("I think dogs are ").id("minus").steer(love.times(-20)).maxNewTokens(10).build()));
+            Request.prompt("I think dogs are ").id("plus").steer(love.times(32)).maxNewTokens(10).build(),
+            Request.prompt("I think dogs are ").id("minus").steer(love.times(-32)).maxNewTokens(10).build()));
     out.forEach(r -> System.out.println(r.id() + ": " + r.text()));
 }
     }
