@@ -190,12 +190,23 @@ class SparkClusterTest {
             if (when.getAsBoolean()) {
                 List<ProcessHandle> loaded = executors().stream().filter(SparkClusterTest::hasTheModel).toList();
                 Map<ProcessHandle, Duration> cpu = new HashMap<>();
-                for (ProcessHandle h : loaded) cpu.put(h, h.info().totalCpuDuration().orElse(Duration.ZERO));
-                Thread.sleep(200);
+                Map<ProcessHandle, Boolean> busy = new HashMap<>();
                 for (ProcessHandle h : loaded) {
-                    // between tasks an executor is all but idle; in one it generates, most of a core
-                    Duration used = h.info().totalCpuDuration().orElse(Duration.ZERO).minus(cpu.get(h));
-                    if (used.toMillis() >= 15 && h.destroyForcibly()) {
+                    cpu.put(h, h.info().totalCpuDuration().orElse(Duration.ZERO));
+                    busy.put(h, true);
+                }
+                // between tasks an executor is all but idle (a short burst to commit its output); in one it
+                // generates, most of a core: busy in two windows in a row, so a burst alone is not a task
+                for (int window = 0; window < 2; window++) {
+                    Thread.sleep(200);
+                    for (ProcessHandle h : loaded) {
+                        Duration now = h.info().totalCpuDuration().orElse(Duration.ZERO);
+                        if (now.minus(cpu.get(h)).toMillis() < 40) busy.put(h, false);
+                        cpu.put(h, now);
+                    }
+                }
+                for (ProcessHandle h : loaded) {
+                    if (busy.get(h) && h.destroyForcibly()) {
                         h.onExit().get(20, TimeUnit.SECONDS);
                         return;
                     }
