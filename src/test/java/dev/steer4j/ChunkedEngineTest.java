@@ -6,11 +6,8 @@ import dev.steer4j.request.Steer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -74,27 +71,7 @@ class ChunkedEngineTest {
             assertEquals(Result.FinishReason.STOP, stopped.finishReason());
             assertArrayEquals(java.util.Arrays.copyOf(all.newIds(), 3), stopped.newIds());
 
-            AtomicReference<Completion> first = new AtomicReference<>();
-            CountDownLatch submitted = new CountDownLatch(1); // the listener may run before submit returns
-            int[] seen = {0};
-            long before = engine.steps();
-            first.set(engine.submit(Request.prompt(PROMPT).maxNewTokens(55).build(), d -> {
-                if (++seen[0] == 2) {
-                    try {
-                        submitted.await();
-                    } catch (InterruptedException e) {
-                        throw new IllegalStateException(e);
-                    }
-                    first.get().cancel();
-                }
-                return true;
-            }));
-            Completion second = engine.submit(steered("after", 10, 12));
-            submitted.countDown();
-            int[] plus = Fixtures.ints(GREEDY.get("steered_last_token_unit_every_position_c10").get("new_ids"));
-            assertArrayEquals(plus, second.result().get(1, TimeUnit.MINUTES).newIds());
-            assertThrows(CancellationException.class, () -> first.get().result().join());
-            assertTrue(engine.steps() - before < 40, "the cancelled request kept its slot: " + (engine.steps() - before) + " steps");
+            EngineTest.aCancelledRequestFreesTheSlotOf(engine);
         }
     }
 

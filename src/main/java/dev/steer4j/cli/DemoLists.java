@@ -27,7 +27,7 @@ final class DemoLists {
 
     /** All sixteen prompts: even indices chose the block and coefficient, odd ones are held out. */
     static List<String> prompts() {
-        return lines("prompts.txt").stream().filter(l -> !l.isBlank() && !l.startsWith("#")).toList();
+        return SweepCommand.promptLines(lines("prompts.txt")); // a sweep's prompts file: the effect check sweeps it
     }
 
     private static List<String> lines(String name) {

@@ -155,12 +155,16 @@ final class SweepCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** The prompts of a prompts file's lines, spaces kept; blank lines and, as in word lists, {@code #} lines skipped. */
+    static List<String> promptLines(List<String> lines) {
+        return lines.stream().filter(s -> !s.isBlank() && !s.startsWith("#")).toList();
+    }
+
     private List<String> prompts() {
         if ((prompts == null) == (promptsFile == null)) throw new InvalidInputException("give --prompt P (repeatable) or --prompts FILE, not both or neither");
         if (prompts != null) return prompts;
         try {
-            List<String> l = Files.readAllLines(promptsFile, StandardCharsets.UTF_8).stream()
-                    .filter(s -> !s.isBlank() && !s.startsWith("#")).toList(); // as word lists: # starts a comment line
+            List<String> l = promptLines(Files.readAllLines(promptsFile, StandardCharsets.UTF_8));
             if (l.isEmpty()) throw new InvalidInputException("--prompts " + promptsFile + " has no prompts");
             return l;
         } catch (IOException e) {
