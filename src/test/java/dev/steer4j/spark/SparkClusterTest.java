@@ -189,19 +189,19 @@ class SparkClusterTest {
             if (!driver.isAlive()) fail("the job ended before an executor could be killed: " + log(driver));
             if (when.getAsBoolean()) {
                 List<ProcessHandle> loaded = executors().stream().filter(SparkClusterTest::hasTheModel).toList();
-                Map<ProcessHandle, Duration> cpu = new HashMap<>();
+                Map<ProcessHandle, Long> cpu = new HashMap<>();
                 Map<ProcessHandle, Boolean> busy = new HashMap<>();
                 for (ProcessHandle h : loaded) {
-                    cpu.put(h, h.info().totalCpuDuration().orElse(Duration.ZERO));
+                    cpu.put(h, taskThreadTicks(h));
                     busy.put(h, true);
                 }
-                // between tasks an executor is all but idle (a short burst to commit its output); in one it
-                // generates, most of a core: busy in two windows in a row, so a burst alone is not a task
+                // Only the task threads count: the whole process also burns CPU between tasks (JIT, GC, a
+                // commit). A task thread busy in two windows in a row is generating, not finishing.
                 for (int window = 0; window < 2; window++) {
                     Thread.sleep(200);
                     for (ProcessHandle h : loaded) {
-                        Duration now = h.info().totalCpuDuration().orElse(Duration.ZERO);
-                        if (now.minus(cpu.get(h)).toMillis() < 40) busy.put(h, false);
+                        long now = taskThreadTicks(h);
+                        if (now - cpu.get(h) < 4) busy.put(h, false); // 4 ticks of 10 ms: a fifth of the window
                         cpu.put(h, now);
                     }
                 }
@@ -215,6 +215,29 @@ class SparkClusterTest {
             Thread.sleep(50);
         }
         fail("no executor to kill: " + log(driver));
+    }
+
+    /**
+     * CPU time (clock ticks) of an executor's task threads, whose native names are the first 15 characters of
+     * Spark's "Executor task launch worker…"; 0 once the process is gone.
+     */
+    static long taskThreadTicks(ProcessHandle h) {
+        long ticks = 0;
+        try (Stream<Path> threads = Files.list(Path.of("/proc", Long.toString(h.pid()), "task"))) {
+            for (Path t : threads.toList()) {
+                try {
+                    if (!Files.readString(t.resolve("comm")).startsWith("Executor task")) continue;
+                    String stat = Files.readString(t.resolve("stat"));
+                    String[] f = stat.substring(stat.lastIndexOf(") ") + 2).split(" "); // f[0] is field 3, the state
+                    ticks += Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime + stime
+                } catch (IOException e) {
+                    // the thread ended
+                }
+            }
+        } catch (IOException | java.io.UncheckedIOException e) {
+            return 0;
+        }
+        return ticks;
     }
 
     /** The executors: children of the Workers. */
