@@ -7,7 +7,8 @@
 # as in bench-compare.sh), prompts of 4-64 tokens, max_new_tokens 8-64, request i steered by vector
 # i mod 9 (8 unit random vectors on every block, coefficient 4; the 9th: none), greedy. Each round runs,
 # alternating the order:
-#   - steer4j batch (continuous batching, --max-batch B)
+#   - steer4j batch (continuous batching with chunked prefill, --max-batch B: the defaults)
+#   - steer4j batch --token-budget 0 (continuous batching, each admitted group of prompts prefilled apart)
 #   - steer4j batch --static-batches (consecutive static batches of B, in input order)
 #   - steer4j batch on the same requests unsteered (the steering overhead)
 #   - the Python way: bench_python_batch.py, static batches of B grouped by vector, register_forward_hook
@@ -50,12 +51,13 @@ job() { # name in [flags]
         > "$work/$name.$r.json" 2> "$work/$name.$r.err"
 }
 for ((r = 1; r <= rounds; r++)); do
-  runs=(continuous static unsteered python)
-  (( r % 2 )) || runs=(python unsteered static continuous)
+  runs=(continuous apart static unsteered python)
+  (( r % 2 )) || runs=(python unsteered static apart continuous)
   for run in "${runs[@]}"; do
     echo "round $r: $run" >&2
     case $run in
       continuous) job continuous "$work/requests.jsonl" ;;
+      apart) job apart "$work/requests.jsonl" --token-budget 0 ;;
       static) job static "$work/requests.jsonl" --static-batches ;;
       unsteered) job unsteered "$work/requests-unsteered.jsonl" ;;
       python) "${blas_env[@]}" "${py_env[@]}" "$py" scripts/bench_python_batch.py --hf "$out/gpt2-124m" --workload "$work/workload.json" \
@@ -96,20 +98,23 @@ import json, statistics, sys
 work, rounds, b = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 def runs(name):
     return [json.load(open(f"{work}/{name}.{r}.json")) for r in range(1, rounds + 1)]
-med = {n: statistics.median(x["tokens_per_s"] for x in runs(n)) for n in ("continuous", "static", "unsteered", "python")}
+med = {n: statistics.median(x["tokens_per_s"] for x in runs(n)) for n in ("continuous", "apart", "static", "unsteered", "python")}
 print(f"batch benchmark, 124M-shaped, 256 requests, B = {b}, {rounds} rounds (median new tokens/s)")
 for n, v in med.items():
-    print(f"  {n:11} {v:8.1f}")
+    e = runs(n)[-1].get("engine", {})
+    extra = f"   {e['achieved_gflops']:.1f} GFLOP/s, prefill {e['prefill_seconds']:.1f} s" if "achieved_gflops" in e else ""
+    print(f"  {n:11} {v:8.1f}{extra}")
 print(f"continuous / static batches (steer4j):  {med['continuous'] / med['static']:.2f}x   (goal >= 1.5)")
+print(f"chunked prefill / prefills apart:       {med['continuous'] / med['apart']:.2f}x")
 print(f"continuous / the Python way:            {med['continuous'] / med['python']:.2f}x   (goal >= 2)")
 print(f"steering overhead (1 - steered/unsteered): {100 * (1 - med['continuous'] / med['unsteered']):.1f} %   (goal <= 3 %)")
 py = runs("python")[0]["new_ids"]
-got = {}
-for line in open(f"{work}/continuous.out.jsonl"):
-    rec = json.loads(line)
-    got[rec["id"]] = rec.get("new_ids")
+def tokens(name):
+    return {r["id"]: r.get("new_ids") for r in map(json.loads, open(f"{work}/{name}.out.jsonl"))}
+got, apart = tokens("continuous"), tokens("apart")
 same = sum(1 for k, v in py.items() if got.get(k) == v)
-print(f"requests with identical tokens, steer4j vs Python: {same}/{len(py)}")
+print(f"requests with identical tokens, steer4j vs Python: {same}/{len(py)};"
+      f" chunked vs prefills apart: {sum(1 for k, v in apart.items() if got.get(k) == v)}/{len(apart)}")
 t0, t1, t2 = map(float, open(f"{work}/wall.txt").read().split())
 gen = json.load(open(f"{work}/wall-batch.json"))["seconds"]
 rows = sum(1 for _ in __import__("glob").glob(f"{work}/wall-spark.out.jsonl/part-*") for _ in open(_))

@@ -115,6 +115,16 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
+     * The most tokens one step feeds the model (each running request's next one, then chunks of waiting prompts),
+     * or 0 when prompts are prefilled apart, between steps.
+     *
+     * @return the token budget
+     */
+    public int tokenBudget() {
+        return engine.tokenBudget();
+    }
+
+    /**
      * Forward passes run so far (prefills and decode steps).
      *
      * @return the count

@@ -30,7 +30,9 @@ public final class Session implements AutoCloseable {
      * A continuous-batching engine on this session, fed from any thread ({@link Engine#submit}); its thread is
      * this session's user until it is closed, so another call on this session meanwhile may be refused with an
      * IllegalStateException (even just after a result arrived: the engine's thread finishes its run after it) —
-     * give other work a session of its own.
+     * give other work a session of its own. Prompts go in by chunked prefill with the default token budget, the
+     * larger of 256 and twice the slots (see {@link #engine(int, int, int)}); a model converted by a steer4j
+     * without it prefills them apart, with the same results.
      *
      * @param slots how many requests run together at most (its KV cache has one row per slot)
      * @param maxQueue how many requests may wait for a slot before {@link Engine#submit} refuses more
@@ -40,38 +42,43 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public Engine engine(int slots, int maxQueue) {
-        if (maxQueue < 1) throw new InvalidInputException("the engine's queue must hold at least 1 request, got " + maxQueue);
-        Engine engine = new Engine(session.engine(slots), model.internal().tokenizer(), maxQueue);
-        engines.add(engine);
-        return engine;
+        return engine(slots, maxQueue, session.defaultTokenBudget(slots));
     }
 
     /**
-     * As {@link #engine(int, int)}, with chunked prefill: each step is one forward pass of at most {@code tokenBudget}
-     * tokens, one per slot (each running request's next token) and then chunks of waiting prompts, so that a
-     * request joining never runs a prefill of its own and a long prompt goes in over several steps while the
-     * others keep decoding. Each request's result is the same as without it.
+     * As {@link #engine(int, int)}, with the token budget given: each step is one forward pass of at most
+     * {@code tokenBudget} tokens, one per slot (each running request's next token) and then chunks of waiting
+     * prompts, so that a request joining never runs a prefill of its own and a long prompt goes in over several
+     * steps while the others keep decoding. 0 turns chunked prefill off: prompts are then prefilled apart,
+     * between steps. Each request's result is the same either way.
      *
      * @param slots how many requests run together at most (its KV cache has one row per slot)
      * @param maxQueue how many requests may wait for a slot before {@link Engine#submit} refuses more
-     * @param tokenBudget the most tokens one step feeds the model; more than {@code slots}
+     * @param tokenBudget the most tokens one step feeds the model, more than {@code slots}; 0 for none
      * @return the engine; close it when done (closing this session closes it too)
-     * @throws InvalidInputException if a size is below 1, the budget does not exceed the slots, or the model's
-     *     program is from a steer4j without chunked prefill (convert it again)
+     * @throws InvalidInputException if a size is below 1, the budget is not 0 and does not exceed the slots, or
+     *     it is not 0 and the model's program is from a steer4j without chunked prefill (convert it again)
      * @throws MemoryLimitException if {@code slots} cannot fit in the memory there is
      * @throws IllegalStateException if this session or its model was closed
      */
     public Engine engine(int slots, int maxQueue, int tokenBudget) {
         if (maxQueue < 1) throw new InvalidInputException("the engine's queue must hold at least 1 request, got " + maxQueue);
-        BatchEngine chunked = session.engine(slots);
+        BatchEngine engine = newEngine(slots, tokenBudget);
+        Engine api = new Engine(engine, model.internal().tokenizer(), maxQueue);
+        engines.add(api);
+        return api;
+    }
+
+    /** An engine of {@code slots} with {@code tokenBudget} (0: prefills apart), closed again if the budget is refused. */
+    private BatchEngine newEngine(int slots, int tokenBudget) {
+        if (tokenBudget < 0) throw new InvalidInputException("the token budget must be 0 (none) or more than the slots, got " + tokenBudget);
+        BatchEngine engine = session.engine(slots);
         try {
-            chunked.tokenBudget(tokenBudget);
+            if (tokenBudget > 0) engine.tokenBudget(tokenBudget);
         } catch (RuntimeException e) {
-            chunked.close();
+            engine.close();
             throw e;
         }
-        Engine engine = new Engine(chunked, model.internal().tokenizer(), maxQueue);
-        engines.add(engine);
         return engine;
     }
 
@@ -121,7 +128,8 @@ public final class Session implements AutoCloseable {
     /**
      * Runs every request {@code requests} gives as one continuous batch on the calling thread: up to {@code slots}
      * run together, the next is pulled only when a slot frees up, and each outcome goes to {@code sink} as it
-     * finishes. A request that cannot run fails alone. Each result equals its request run alone.
+     * finishes. A request that cannot run fails alone. Each result equals its request run alone. Prompts go in
+     * by chunked prefill with the default token budget, as in {@link #engine(int, int)}.
      *
      * @param requests the requests, pulled as needed (a file may stream through)
      * @param slots how many run together at most
@@ -133,18 +141,17 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public RunStats run(Iterator<Request> requests, int slots, ResultSink sink) {
-        return run(requests, slots, 0, sink);
+        return run(requests, slots, session.defaultTokenBudget(slots), sink);
     }
 
     /**
-     * As {@link #run(Iterator, int, ResultSink)}, with chunked prefill ({@link #engine(int, int, int)}): each step
-     * feeds the model at most {@code tokenBudget} tokens, the running requests' next tokens and then chunks of
-     * waiting prompts. Each result is the same as without it.
+     * As {@link #run(Iterator, int, ResultSink)}, with the token budget given ({@link #engine(int, int, int)}):
+     * each step feeds the model at most {@code tokenBudget} tokens, the running requests' next tokens and then
+     * chunks of waiting prompts; 0 prefills prompts apart, between steps. Each result is the same either way.
      *
      * @param requests the requests, pulled as needed (a file may stream through)
      * @param slots how many run together at most
-     * @param tokenBudget the most tokens one step feeds the model, more than {@code slots}; 0 for none (prompts are
-     *     then prefilled apart, between steps)
+     * @param tokenBudget the most tokens one step feeds the model, more than {@code slots}; 0 for none
      * @param sink told each outcome, on this thread
      * @return where the time went
      * @throws NullPointerException if an argument is null
@@ -163,7 +170,8 @@ public final class Session implements AutoCloseable {
             @Override public void failed(Request request, String message) { sink.failed(request, message); }
         });
         BatchEngine.Counters run = streaming.counters().minus(before);
-        return new RunStats(run.prefills(), run.prefillNanos() / 1e9, run.decodeSteps(), run.decodeNanos() / 1e9, run.modelFlops());
+        return new RunStats(run.prefills(), run.prefillNanos() / 1e9, run.decodeSteps(), run.decodeNanos() / 1e9, run.modelFlops(),
+                streaming.tokenBudget());
     }
 
     /**
@@ -176,7 +184,7 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public void prepare(int slots) {
-        prepare(slots, 0);
+        prepare(slots, session.defaultTokenBudget(slots));
     }
 
     /**
@@ -189,18 +197,10 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public void prepare(int slots, int tokenBudget) {
-        if (tokenBudget < 0) throw new InvalidInputException("the token budget must be 0 (none) or more than the slots, got " + tokenBudget);
         if (streaming != null && streaming.slots() == slots && streaming.tokenBudget() == tokenBudget) return;
-        if (streaming != null) streaming.close();
+        if (streaming != null) streaming.close(); // first: its KV cache must not count against the new engine's memory
         streaming = null;
-        BatchEngine fresh = session.engine(slots);
-        try {
-            if (tokenBudget > 0) fresh.tokenBudget(tokenBudget);
-        } catch (RuntimeException e) {
-            fresh.close();
-            throw e;
-        }
-        streaming = fresh;
+        streaming = newEngine(slots, tokenBudget);
     }
 
     /**

@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The API's engine with chunked prefill ({@link Session#engine(int, int, int)}), on a model loaded from an archive:
+ * The API's engine with budgets small enough to split each prompt ({@link Session#engine(int, int, int)}), on a model loaded from an archive:
  * the reference's tokens, stops, cancels and NaN handled as without it, while prompts go in a few tokens a step.
  */
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
@@ -97,6 +97,18 @@ class ChunkedEngineTest {
         try (Session session = model.session()) {
             InvalidInputException e = assertThrows(InvalidInputException.class, () -> session.engine(4, 8, 4));
             assertTrue(e.getMessage().contains("token budget"), e.getMessage());
+            assertThrows(InvalidInputException.class, () -> session.engine(4, 8, -1));
+        }
+    }
+
+    /** Chunked prefill is the default, with a budget of the larger of 256 and twice the slots; 0 turns it off. */
+    @Test
+    void enginesChunkByDefault() {
+        try (Session session = model.session(); Engine few = session.engine(2, 8); Engine many = session.engine(200, 8);
+             Engine apart = session.engine(2, 8, 0)) {
+            assertEquals(256, few.tokenBudget());
+            assertEquals(400, many.tokenBudget());
+            assertEquals(0, apart.tokenBudget());
         }
     }
 }

@@ -21,6 +21,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
+import java.util.OptionalInt;
 import java.util.Set;
 
 /**
@@ -32,10 +33,11 @@ public final class ResumableBatch {
     /**
      * {@code staticBatches}: instead of the engine, run the requests in consecutive static batches of
      * {@code maxBatch} (one left-padded batch each, as {@code generate --requests} does): the baseline the
-     * batch benchmark compares against. {@code tokenBudget}: the engine's chunked prefill (0: none).
+     * batch benchmark compares against. {@code tokenBudget}: the engine's chunked prefill (0: none; empty: the
+     * session's default).
      */
     public record Options(Path in, Path out, int maxBatch, List<SteerSpec> steer, int maxNewTokens, Sampling sampling,
-                          boolean staticBatches, int tokenBudget) {}
+                          boolean staticBatches, OptionalInt tokenBudget) {}
 
     /** What a run did: requests completed, bad lines, lines already in the output, and token counts. */
     public record Summary(long requests, long errors, long skipped, long earlierErrors, long promptTokens,
@@ -83,7 +85,8 @@ public final class ResumableBatch {
         RequestReader reader = new RequestReader(java.util.Arrays.asList(o.in().toAbsolutePath().getParent()), o.steer(), o.maxNewTokens(), o.sampling());
         long start = System.nanoTime();
         // the engine first: one that does not fit in memory is refused before the output is created
-        session.prepare(o.maxBatch(), o.tokenBudget());
+        if (o.tokenBudget().isPresent()) session.prepare(o.maxBatch(), o.tokenBudget().getAsInt());
+        else session.prepare(o.maxBatch());
         try (ResultLog log = ResultLog.open(o.out());
              InputStream in = Files.newInputStream(o.in());
              LineReader lines = new LineReader(in)) {
@@ -111,7 +114,8 @@ public final class ResumableBatch {
             };
             Map<String, Object> engine = Map.of();
             if (o.staticBatches()) runStatic(session, source, o.maxBatch(), sink);
-            else engine = statsMap(session.run(source, o.maxBatch(), o.tokenBudget(), sink));
+            else if (o.tokenBudget().isPresent()) engine = statsMap(session.run(source, o.maxBatch(), o.tokenBudget().getAsInt(), sink));
+            else engine = statsMap(session.run(source, o.maxBatch(), sink));
             return new Summary(counts.requests, counts.errors, counts.skipped, earlierErrors, counts.promptTokens,
                     counts.newTokens, seconds(start), engine);
         } catch (IOException e) {
@@ -147,6 +151,7 @@ public final class ResumableBatch {
 
     private static Map<String, Object> statsMap(RunStats s) {
         Map<String, Object> m = new LinkedHashMap<>();
+        m.put("token_budget", s.tokenBudget());
         m.put("prefills", s.prefills());
         m.put("prefill_seconds", s.prefillSeconds());
         m.put("decode_steps", s.decodeSteps());

@@ -13,6 +13,7 @@ import dev.steer4j.runtime.Devices;
 import dev.steer4j.runtime.Tensors;
 import java.util.Locale;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
@@ -58,8 +59,8 @@ final class BatchCommand implements Callable<Integer> {
     boolean json;
 
     @Option(names = "--token-budget", paramLabel = "N", description = "chunked prefill: each step feeds the model at most N"
-            + " tokens, every running request's next one, then chunks of waiting prompts (more than --max-batch; default: off,"
-            + " prompts prefilled between steps)")
+            + " tokens, every running request's next one, then chunks of waiting prompts (more than --max-batch, or 0: off,"
+            + " prompts prefilled between steps; default: the larger of 256 and twice --max-batch)")
     Integer tokenBudget;
 
     @Option(names = "--static-batches", description = "no continuous batching: consecutive static batches of"
@@ -74,13 +75,13 @@ final class BatchCommand implements Callable<Integer> {
                 Outputs.steer("--steer", steerOptions.steer));
         int slots = maxBatch == null ? DEFAULT_MAX_BATCH : maxBatch;
         if (slots < 1) throw new InvalidInputException("--max-batch must be >= 1, got " + slots);
-        if (tokenBudget != null && tokenBudget <= slots) {
-            throw new InvalidInputException("--token-budget must be more than --max-batch (" + slots + "), got " + tokenBudget);
+        if (tokenBudget != null && tokenBudget != 0 && tokenBudget <= slots) {
+            throw new InvalidInputException("--token-budget must be 0 (off) or more than --max-batch (" + slots + "), got " + tokenBudget);
         }
         if (tokenBudget != null && staticBatches) throw new InvalidInputException("--token-budget is for the engine, not --static-batches");
         if (maxNewTokens < 0) throw new InvalidInputException("--max-new-tokens must be >= 0, got " + maxNewTokens);
         ResumableBatch.Options options = new ResumableBatch.Options(in, out, slots, steerOptions.specsForRequests(), maxNewTokens,
-                Sampling.GREEDY, staticBatches, tokenBudget == null ? 0 : tokenBudget);
+                Sampling.GREEDY, staticBatches, tokenBudget == null ? OptionalInt.empty() : OptionalInt.of(tokenBudget));
         ResumableBatch.Summary summary;
         Map<String, Object> peaks = null;
         try (Model model = modelOptions.open(); Session session = model.session();

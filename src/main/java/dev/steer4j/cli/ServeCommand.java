@@ -56,7 +56,8 @@ final class ServeCommand implements Callable<Integer> {
     int maxBatch;
 
     @Option(names = "--token-budget", paramLabel = "N", description = "chunked prefill: each step feeds the model at most N"
-            + " tokens, every running request's next one, then chunks of waiting prompts (more than --max-batch; default: off)")
+            + " tokens, every running request's next one, then chunks of waiting prompts (more than --max-batch, or 0: off;"
+            + " default: the larger of 256 and twice --max-batch)")
     Integer tokenBudget;
 
     @Option(names = "--max-queue", paramLabel = "N", defaultValue = "256",
@@ -71,8 +72,8 @@ final class ServeCommand implements Callable<Integer> {
         if (port < 0 || port > 65535) throw new InvalidInputException("--port must be 0..65535, got " + port);
         if (maxBatch < 1) throw new InvalidInputException("--max-batch must be >= 1, got " + maxBatch);
         if (maxQueue < 1) throw new InvalidInputException("--max-queue must be >= 1, got " + maxQueue);
-        if (tokenBudget != null && tokenBudget <= maxBatch) {
-            throw new InvalidInputException("--token-budget must be more than --max-batch (" + maxBatch + "), got " + tokenBudget);
+        if (tokenBudget != null && tokenBudget != 0 && tokenBudget <= maxBatch) {
+            throw new InvalidInputException("--token-budget must be 0 (off) or more than --max-batch (" + maxBatch + "), got " + tokenBudget);
         }
         if (vectors != null && !Files.isDirectory(vectors)) throw new InvalidInputException("--vectors " + vectors + ": not a folder");
         Path model = modelOptions.model;
@@ -103,7 +104,7 @@ final class ServeCommand implements Callable<Integer> {
             String name = model == null ? "steer4j-builtin" : stem(model);
             server.ready(engine, name);
             main.err().println("steer4j serve: model " + name + " ready; " + maxBatch + " slots, queue " + maxQueue
-                    + (tokenBudget == null ? "" : ", token budget " + tokenBudget)
+                    + (engine.tokenBudget() == 0 ? ", prompts prefilled apart" : ", token budget " + engine.tokenBudget())
                     + (defaults.isEmpty() ? "" : ", default steering " + String.join(" ", steerOptions.steer)));
             stop.await();
             main.err().println("steer4j serve: stopping (grace " + ServerOptions.DEFAULT_GRACE.toSeconds() + " s)");

@@ -142,6 +142,15 @@ public final class BatchEngine implements AutoCloseable {
         return Math.max(256, 2 * slots);
     }
 
+    /**
+     * The token budget an engine of {@code slots} on {@code model} gets by default: {@link #defaultTokenBudget(int)}
+     * where its program has the packed step (every program this steer4j builds or converts), else 0: an archive of
+     * an earlier steer4j prefills prompts apart, as it did then, with the same results.
+     */
+    public static int defaultTokenBudget(Gpt2Model model, int slots) {
+        return Gpt2Program.hasPackedStep(model.module()) ? defaultTokenBudget(slots) : 0;
+    }
+
     /** Chunked prefill with {@link #defaultTokenBudget}: see {@link #tokenBudget(int)}. */
     public BatchEngine chunkedPrefill() {
         return tokenBudget(defaultTokenBudget(active.length));
@@ -168,7 +177,7 @@ public final class BatchEngine implements AutoCloseable {
         return this;
     }
 
-    /** The token budget of a step, or 0 when prompts are prefilled apart (the default). */
+    /** The token budget of a step, or 0 when prompts are prefilled apart (this class's default; the API's is chunked). */
     public int tokenBudget() {
         return tokenBudget;
     }

@@ -283,6 +283,13 @@ public final class SteeringSession implements AutoCloseable {
         }
     }
 
+    /** The token budget this session's engines of {@code slots} get by default ({@link BatchEngine#defaultTokenBudget}). */
+    public int defaultTokenBudget(int slots) {
+        try (Gpt2Model.Use call = hold()) {
+            return BatchEngine.defaultTokenBudget(model(), slots);
+        }
+    }
+
     /**
      * A continuous-batching engine on this session: its program (with the session's edits), per-request
      * steering through the session's per-row hooks, and each run holding the session. Close it when done.

@@ -67,7 +67,10 @@ public final class Sweep {
         long start = System.nanoTime();
         Result[] results = new Result[requests.size()];
         Map<String, Object> stats;
-        try (BatchEngine engine = session.engine(Math.max(1, Math.min(slots, requests.size())))) {
+        int engineSlots = Math.max(1, Math.min(slots, requests.size()));
+        try (BatchEngine engine = session.engine(engineSlots)) {
+            int budget = session.defaultTokenBudget(engineSlots);
+            if (budget > 0) engine.tokenBudget(budget); // chunked prefill, as the API's engines
             int[] done = {0};
             String[] failure = {null};
             engine.run(requests.iterator(), new BatchEngine.Sink() {

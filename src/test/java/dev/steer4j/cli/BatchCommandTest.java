@@ -100,20 +100,30 @@ class BatchCommandTest {
         Files.write(in, lines, StandardCharsets.UTF_8);
         Path plain = dir.resolve("plain.jsonl");
         Path chunked = dir.resolve("chunked.jsonl");
-        Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", plain.toString(), "--max-batch", "3", "--json").okJson();
+        Path byDefault = dir.resolve("default.jsonl");
+        JsonNode apart = Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", plain.toString(), "--max-batch", "3",
+                "--token-budget", "0", "--json").okJson();
+        assertEquals(0, apart.get("engine").get("token_budget").asInt(), apart.toString());
         JsonNode summary = Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", chunked.toString(),
                 "--max-batch", "3", "--token-budget", "6", "--json").okJson();
         assertEquals(13, summary.get("requests").asInt());
         assertEquals(13, summary.get("engine").get("prefills").asInt(), summary.toString());
+        assertEquals(6, summary.get("engine").get("token_budget").asInt(), summary.toString());
+        JsonNode defaults = Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", byDefault.toString(),
+                "--max-batch", "3", "--json").okJson();
+        assertEquals(256, defaults.get("engine").get("token_budget").asInt(), "chunked by default, max(256, 2 × slots)");
         Map<String, JsonNode> expected = byId(records(plain));
+        for (Path run : List.of(chunked, byDefault)) {
+            Map<String, JsonNode> got = byId(records(run));
+            assertEquals(expected.keySet(), got.keySet());
+            for (String id : expected.keySet()) assertEquals(expected.get(id).get("new_ids"), got.get(id).get("new_ids"), run + " " + id);
+        }
         Map<String, JsonNode> got = byId(records(chunked));
-        assertEquals(expected.keySet(), got.keySet());
-        for (String id : expected.keySet()) assertEquals(expected.get(id).get("new_ids"), got.get(id).get("new_ids"), id);
         assertArrayEquals(Fixtures.ints(Fixtures.expected("greedy.json").get("steered_last_token_unit_every_position_c10")
                 .get("new_ids")), Fixtures.ints(got.get("ref").get("new_ids")));
         String refused = Cli.run("batch", "--model", model(), "--in", in.toString(), "--out", dir.resolve("x.jsonl").toString(),
                 "--max-batch", "3", "--token-budget", "3").badInput();
-        assertTrue(refused.contains("--token-budget must be more than --max-batch (3), got 3"), refused);
+        assertTrue(refused.contains("--token-budget must be 0 (off) or more than --max-batch (3), got 3"), refused);
     }
 
     /**

@@ -36,7 +36,7 @@ class ServeCommandTest {
         assertTrue(Cli.run("serve", "--port", "70000").badInput().contains("--port"));
         assertTrue(Cli.run("serve", "--max-batch", "0").badInput().contains("--max-batch"));
         assertTrue(Cli.run("serve", "--max-batch", "4", "--token-budget", "4").badInput()
-                .contains("--token-budget must be more than --max-batch (4), got 4"));
+                .contains("--token-budget must be 0 (off) or more than --max-batch (4), got 4"));
         assertTrue(Cli.run("serve", "--max-queue", "0").badInput().contains("--max-queue"));
         assertTrue(Cli.run("serve", "--vectors", dir.resolve("none").toString()).badInput().contains("--vectors"));
         assertTrue(Cli.run("serve", "--model", dir.resolve("none.pt").toString()).badInput().contains("--model"));
