@@ -69,9 +69,13 @@ public final class Session implements AutoCloseable {
         return api;
     }
 
+    private static void requireBudget(int tokenBudget) {
+        if (tokenBudget < 0) throw new InvalidInputException("the token budget must be 0 (none) or more than the slots, got " + tokenBudget);
+    }
+
     /** An engine of {@code slots} with {@code tokenBudget} (0: prefills apart), closed again if the budget is refused. */
     private BatchEngine newEngine(int slots, int tokenBudget) {
-        if (tokenBudget < 0) throw new InvalidInputException("the token budget must be 0 (none) or more than the slots, got " + tokenBudget);
+        requireBudget(tokenBudget);
         BatchEngine engine = session.engine(slots);
         try {
             if (tokenBudget > 0) engine.tokenBudget(tokenBudget);
@@ -197,6 +201,7 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public void prepare(int slots, int tokenBudget) {
+        requireBudget(tokenBudget);
         if (streaming != null && streaming.slots() == slots && streaming.tokenBudget() == tokenBudget) return;
         if (streaming != null) streaming.close(); // first: its KV cache must not count against the new engine's memory
         streaming = null;
