@@ -18,10 +18,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -48,7 +51,9 @@ final class SweepCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = "--vector", required = true, paramLabel = "V.safetensors", description = "steering vector file (one vector per module)")
+    @Option(names = "--vector", required = true, paramLabel = "V.safetensors",
+            description = "steering vector file, one vector per module: [d], added at every position, or [T, d]"
+                    + " (vector --reduce none), row p added at the prompt's position p as ActAdd does")
     Path vector;
 
     @Option(names = "--modules", paramLabel = "LIST", split = ",",
@@ -109,25 +114,37 @@ final class SweepCommand implements Callable<Integer> {
         VectorSet vectors = VectorFiles.read(vector);
         List<String> modules = modules(vectors);
         Map<String, float[]> byModule = new LinkedHashMap<>();
-        for (String m : modules) byModule.put(m, vectorFor(vectors, m));
+        Map<String, int[]> shapes = new LinkedHashMap<>();
+        Set<String> aligned = new HashSet<>();
+        for (String m : modules) {
+            String name = vectorFor(vectors, m);
+            int[] shape = vectors.shape(name);
+            byModule.put(m, vectors.data(name));
+            shapes.put(m, shape);
+            if (shape.length == 2) aligned.add(m);
+        }
         double[] c = coefs.stream().mapToDouble(Double::doubleValue).toArray();
-        SweepPlan plan = new SweepPlan(modules, byModule, c, texts, samples, seed, temperature, maxNewTokens);
+        SweepPlan plan = new SweepPlan(modules, byModule, aligned, c, texts, samples, seed, temperature, maxNewTokens);
         Map<String, Object> summary;
         try (Gpt2Model model = modelOptions.load(); SteeringSession session = SteeringSession.open(model)) {
             for (String m : modules) {
                 if (!HookedModel.isHookable(model, m)) throw new InvalidInputException("--module " + m + ": no such hookable module (see `steer4j modules`)");
-                if (byModule.get(m).length != model.width()) {
-                    throw new InvalidInputException("--vector " + vector + ": the vector for " + m + " has " + byModule.get(m).length
-                            + " values, the model's width is " + model.width());
+                int[] shape = shapes.get(m);
+                if (shape[shape.length - 1] != model.width()) {
+                    throw new InvalidInputException("--vector " + vector + ": the vector for " + m + " has shape " + Arrays.toString(shape)
+                            + ", the model's width is " + model.width() + " ([d] or [T, d])");
                 }
             }
             ConceptWords concept = conceptWords == null ? ConceptWords.NONE : ConceptWords.read(conceptWords, model.tokenizer(), "--concept-words");
             ConceptWords opposite = oppositeWords == null ? ConceptWords.NONE : ConceptWords.read(oppositeWords, model.tokenizer(), "--opposite-words");
-            main.err().printf("sweep: %d cells (%d modules × %d coefficients × %d prompts × %d samples)%n", plan.cells(),
-                    modules.size(), plan.coefficients().length, texts.size(), plan.samples());
             Sweep.Outcome o;
             try {
                 o = Sweep.run(session, plan, concept, opposite, slots, new Sweep.Progress() {
+                    @Override public void checked() { // after the checks, so that a refusal is the only line
+                        main.err().printf("sweep: %d cells (%d modules × %d coefficients × %d prompts × %d samples)%n", plan.cells(),
+                                modules.size(), plan.coefficients().length, texts.size(), plan.samples());
+                    }
+
                     @Override public void generated(int done, int total) {
                         if (done == total || done % 100 == 0) main.err().printf("sweep: %d of %d generations done%n", done, total);
                     }
@@ -193,16 +210,12 @@ final class SweepCommand implements Callable<Integer> {
         return l;
     }
 
-    /** The file's vector for {@code module}; a file of one vector serves every module. */
-    private float[] vectorFor(VectorSet vectors, String module) {
+    /** The name of the file's entry for {@code module} ({@code [d]} or {@code [T, d]}); a file of one entry serves every module. */
+    private String vectorFor(VectorSet vectors, String module) {
         String name = vectors.contains(module) ? module : vectors.size() == 1 ? vectors.names().get(0) : null;
         if (name == null) {
             throw new InvalidInputException("--vector " + vector + " has no vector for " + module + " (it has " + vectors.names() + ")");
         }
-        if (vectors.shape(name).length != 1) {
-            throw new InvalidInputException("--vector " + vector + ": " + name + " is not one [d] vector (shape "
-                    + java.util.Arrays.toString(vectors.shape(name)) + ")");
-        }
-        return vectors.data(name);
+        return name;
     }
 }

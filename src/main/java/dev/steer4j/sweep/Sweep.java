@@ -10,6 +10,7 @@ import dev.steer4j.request.Request;
 import dev.steer4j.request.Result;
 import dev.steer4j.request.Steer;
 import dev.steer4j.session.SteeringSession;
+import dev.steer4j.steering.VectorMath;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -35,6 +36,9 @@ public final class Sweep {
 
     /** Told how many of the generations are done, then how many cells are measured. */
     public interface Progress {
+        /** Every request has passed its check: nothing the caller gave will be refused now. */
+        default void checked() {}
+
         void generated(int done, int total);
 
         default void measuring(int total) {}
@@ -54,7 +58,8 @@ public final class Sweep {
                         Integer index = requestOf.get(shared);
                         if (index == null) {
                             index = requests.size();
-                            List<Steer> steer = c == 0 ? List.of() : List.of(new Steer(m, plan.vectors().get(m), c));
+                            List<Steer> steer = c == 0 ? List.of()
+                                    : List.of(new Steer(m, plan.vectors().get(m), c, plan.positions(m)));
                             requests.add(new Request(String.valueOf(index), plan.prompts().get(p), steer, plan.maxNewTokens(),
                                     plan.sampling(k)));
                             requestOf.put(shared, index);
@@ -64,6 +69,8 @@ public final class Sweep {
                 }
             }
         }
+        check(session, requests);
+        if (progress != null) progress.checked();
         long start = System.nanoTime();
         Result[] results = new Result[requests.size()];
         Map<String, Object> stats;
@@ -102,6 +109,23 @@ public final class Sweep {
     }
 
     /**
+     * Every request checked before any generation. The unsteered ones come first (a prompt that does not fit says so
+     * itself); a steering entry a prompt cannot take (an aligned vector longer than the prompt) names the prompt, as
+     * the engine's message does not.
+     */
+    private static void check(SteeringSession session, List<Request> requests) {
+        for (Request r : requests) if (r.steer().isEmpty()) session.check(r);
+        for (Request r : requests) {
+            if (r.steer().isEmpty()) continue;
+            try {
+                session.check(r);
+            } catch (InvalidInputException e) {
+                throw new InvalidInputException("prompt \"" + r.prompt() + "\": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /**
      * Measures continuations generated elsewhere (the demo's), one per cell of {@code plan} in its order (module,
      * coefficient, prompt, sample), and chooses the best setting.
      */
@@ -110,10 +134,12 @@ public final class Sweep {
                                   double generateSeconds, Map<String, Object> stats) {
         long start = System.nanoTime();
         List<Evaluator.Generated> toMeasure = new ArrayList<>();
+        Map<String, float[]> directions = new LinkedHashMap<>();
+        for (String m : plan.modules()) directions.put(m, direction(plan, m, session.model().width()));
         List<String> keys = keysInOrder(plan);
         for (int j = 0; j < keys.size(); j++) {
             String module = keys.get(j).substring(0, keys.get(j).indexOf('|'));
-            toMeasure.add(new Evaluator.Generated(cellRequests.get(j), cellResults.get(j), module, plan.vectors().get(module)));
+            toMeasure.add(new Evaluator.Generated(cellRequests.get(j), cellResults.get(j), module, directions.get(module)));
         }
         List<CellMetrics> metrics = Evaluator.evaluate(session, toMeasure, concept, opposite);
         double measureSeconds = (System.nanoTime() - start) / 1e9;
@@ -136,6 +162,18 @@ public final class Sweep {
         List<SweepCell> withScores = new ArrayList<>();
         for (int j = 0; j < cells.size(); j++) withScores.add(cells.get(j).withScore(Aggregate.score(scored.get(j), choice.maxRise())));
         return new Outcome(plan, withScores, choice, useConcept, generations, newTokens, generateSeconds, measureSeconds, stats);
+    }
+
+    /**
+     * The {@code [d]} direction a cell's projection is taken along: the module's vector, or an aligned vector's mean
+     * over its rows, since the generated tokens lie past the positions its rows are added at.
+     */
+    static float[] direction(SweepPlan plan, String module, int width) {
+        float[] v = plan.vectors().get(module);
+        if (!plan.aligned().contains(module)) return v;
+        float[][] rows = new float[v.length / width][];
+        for (int p = 0; p < rows.length; p++) rows[p] = java.util.Arrays.copyOfRange(v, p * width, (p + 1) * width);
+        return VectorMath.mean(rows);
     }
 
     /** The concept measure of the aggregate: the concept score when concept words are given, else the projection. */

@@ -1,10 +1,12 @@
 package dev.steer4j.sweep;
 
 import dev.steer4j.InvalidInputException;
+import dev.steer4j.request.Positions;
 import dev.steer4j.request.Sampling;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * What a sweep runs: every module × coefficient × prompt × sample. Coefficient 0 is always among them (added if
@@ -13,7 +15,9 @@ import java.util.Map;
  * cells differ by their steering, not by their random stream.
  *
  * @param modules where to steer
- * @param vectors each module's vector ({@code [d]})
+ * @param vectors each module's vector: {@code [d]}, or {@code [T, d]} row-major for the modules in {@code aligned}
+ * @param aligned the modules whose vector is {@code [T, d]} ({@code vector --reduce none}): row p is added at the
+ *                prompt's position p, as ActAdd adds it, instead of one vector at every position
  * @param coefficients ascending, 0 included
  * @param prompts the prompts
  * @param samples continuations per prompt and setting
@@ -21,8 +25,8 @@ import java.util.Map;
  * @param temperature when sampling
  * @param maxNewTokens per continuation, at least 1
  */
-public record SweepPlan(List<String> modules, Map<String, float[]> vectors, double[] coefficients, List<String> prompts,
-                        int samples, Long seed, double temperature, int maxNewTokens) {
+public record SweepPlan(List<String> modules, Map<String, float[]> vectors, Set<String> aligned, double[] coefficients,
+                        List<String> prompts, int samples, Long seed, double temperature, int maxNewTokens) {
     public SweepPlan {
         if (modules.isEmpty()) throw new InvalidInputException("no modules to sweep");
         if (prompts.isEmpty()) throw new InvalidInputException("no prompts given");
@@ -37,6 +41,18 @@ public record SweepPlan(List<String> modules, Map<String, float[]> vectors, doub
         modules = List.copyOf(modules);
         prompts = List.copyOf(prompts);
         vectors = Map.copyOf(vectors);
+        aligned = Set.copyOf(aligned);
+    }
+
+    /** Every vector {@code [d]}, added at every position. */
+    public SweepPlan(List<String> modules, Map<String, float[]> vectors, double[] coefficients, List<String> prompts,
+                     int samples, Long seed, double temperature, int maxNewTokens) {
+        this(modules, vectors, Set.of(), coefficients, prompts, samples, seed, temperature, maxNewTokens);
+    }
+
+    /** Where {@code module}'s vector is added: aligned with the prompt's first T positions, or at every position. */
+    public Positions positions(String module) {
+        return aligned.contains(module) ? Positions.ALIGNED : Positions.ALL;
     }
 
     private static double[] withZero(double[] coefficients) {

@@ -1,5 +1,6 @@
 package dev.steer4j.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,12 +8,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.steer4j.Fixtures;
+import dev.steer4j.model.Gpt2Model;
+import dev.steer4j.request.Positions;
+import dev.steer4j.request.Request;
+import dev.steer4j.request.Sampling;
+import dev.steer4j.request.Steer;
+import dev.steer4j.runtime.Devices;
+import dev.steer4j.session.SteeringSession;
+import dev.steer4j.steering.VectorFiles;
+import dev.steer4j.steering.io.VectorSet;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -114,6 +125,48 @@ class SweepCommandTest {
             }
             assertTrue(points.get(points.size() - 1)[1] > points.get(0)[1], "the colours vary");
         }
+    }
+
+    /**
+     * A [T, d] vector (vector --reduce none) is added as ActAdd adds it: a steered cell's tokens are its request's
+     * run alone with the vector at Positions.ALIGNED, not those of its first row at every position; a prompt of
+     * fewer than T tokens is refused before anything is written.
+     */
+    @Test
+    void anAlignedVectorSteersThePromptsFirstPositionsAsThatRequestAlone() throws Exception {
+        Path model = Cli.convertedModel();
+        Path vector = dir.resolve("aligned.safetensors");
+        String module = "transformer.h.1";
+        double c = 30;
+        int newTokens = 6;
+        Path aligned = dir.resolve("sweep-aligned");
+        Cli.run("sweep", "--model", model.toString(), "--vector", vector.toString(), "--coefs", String.valueOf(c), "--prompt",
+                Fixtures.PROMPTS[0], "--max-new-tokens", String.valueOf(newTokens), "--out", aligned.toString(), "--json").okJson();
+        int[] steered = null, plain = null;
+        for (String l : Files.readAllLines(aligned.resolve("cells.jsonl"))) {
+            JsonNode cell = JSON.readTree(l);
+            if (cell.get("coefficient").asDouble() == c) steered = Fixtures.ints(cell.get("new_ids"));
+            if (cell.get("coefficient").asDouble() == 0) plain = Fixtures.ints(cell.get("new_ids"));
+        }
+        VectorSet set = VectorFiles.read(vector);
+        float[] rows = set.data(module);
+        float[] firstRow = Arrays.copyOf(rows, set.shape(module)[1]);
+        assertTrue(set.shape(module)[0] > 1, "a vector of several rows");
+        int[] alone, everywhere;
+        try (Gpt2Model m = Gpt2Model.load(model, null, Devices.parse("cpu")); SteeringSession s = SteeringSession.open(m)) {
+            alone = s.run(List.of(new Request("aligned", Fixtures.PROMPTS[0], List.of(new Steer(module, rows, c, Positions.ALIGNED)),
+                    newTokens, Sampling.GREEDY))).get(0).newIds();
+            everywhere = s.run(List.of(new Request("all", Fixtures.PROMPTS[0], List.of(new Steer(module, firstRow, c)), newTokens,
+                    Sampling.GREEDY))).get(0).newIds();
+        }
+        assertArrayEquals(alone, steered, "the sweep's cell at c = " + c);
+        assertFalse(Arrays.equals(alone, plain), "the steering changes the text: " + Arrays.toString(alone));
+        assertFalse(Arrays.equals(alone, everywhere), "aligned differs from the first row at every position: " + Arrays.toString(alone));
+
+        String err = Cli.run("sweep", "--model", model.toString(), "--vector", vector.toString(), "--coefs", "1", "--prompt", "A",
+                "--out", dir.resolve("n4").toString()).badInput();
+        assertTrue(err.contains("\"A\"") && err.contains(module) && err.contains("only 1 tokens"), err);
+        assertFalse(Files.exists(dir.resolve("n4")));
     }
 
     /** The harness itself: a page that logs an error and asks the network is caught at both. */
