@@ -42,7 +42,7 @@ fi
 [[ -f "$out/gpt2-124m.pt" ]] || steer4j convert --hf "$out/gpt2-124m" --out "$out/gpt2-124m.pt" >&2
 [[ -f "$out/tiny.pt" ]] || steer4j convert --hf src/test/resources/reference/tiny-gpt2 --out "$out/tiny.pt" >&2
 [[ -f "$work/workload.json" ]] || "$py" scripts/make_batch_workload.py "$work" --vocab "$out/gpt2-124m" --width 768 --layers 12
-[[ -f "$work/short.jsonl" ]] || "$py" scripts/make_batch_workload.py "$work" --vocab "$out/gpt2-124m" --width 768 --layers 12 --short 100000
+[[ -s "$work/short.jsonl" ]] || "$py" scripts/make_batch_workload.py "$work" --vocab "$out/gpt2-124m" --width 768 --layers 12 --short 100000
 
 job() { # name in [flags]
     local name="$1" in="$2"; shift 2

@@ -82,7 +82,7 @@ public final class Roofline {
     public static double gemmsAlone(Gpt2Model model, int batch) {
         long d = model.width();
         long inner = model.innerWidth();
-        long[][] shapes = {{d, 3 * d}, {d, d}, {d, inner}, {inner, d}};
+        long[][] shapes = {{3 * d, d}, {d, d}, {inner, d}, {d, inner}}; // [out, in]: the program's layout (Gpt2Program.columnMajor)
         long bytes = Tensors.elementBytes(model.dtype()) * (model.layers() * (3 * d * d + d * d + 2 * d * inner) + d * model.vocabSize());
         MemoryBudget.Available free = MemoryBudget.forTensors(model.device());
         if (free != null && free.bytes() < 2 * bytes) return Double.NaN;
@@ -93,17 +93,17 @@ public final class Roofline {
             for (int l = 0; l < model.layers(); l++) {
                 for (int k = 0; k < shapes.length; k++) {
                     weights[l * shapes.length + k] = torch.ones(shapes[k], opts); // every layer its own: read from memory
-                    inputs[l * shapes.length + k] = torch.ones(new long[]{batch, shapes[k][0]}, opts);
+                    inputs[l * shapes.length + k] = torch.ones(new long[]{batch, shapes[k][1]}, opts);
                 }
             }
-            weights[weights.length - 1] = torch.ones(new long[]{d, model.vocabSize()}, opts);
+            weights[weights.length - 1] = torch.ones(new long[]{model.vocabSize(), d}, opts); // lm_head: wte, [V, d]
             inputs[weights.length - 1] = torch.ones(new long[]{batch, d}, opts);
             double best = Double.MAX_VALUE;
             for (int i = 0; i < 3; i++) {
                 long t0 = System.nanoTime();
                 Tensor last = null;
                 for (int w = 0; w < weights.length; w++) {
-                    last = batch == 1 ? weights[w].t().mv(inputs[w].select(0, 0)) : inputs[w].mm(weights[w]);
+                    last = batch == 1 ? weights[w].mv(inputs[w].select(0, 0)) : inputs[w].mm(weights[w].t());
                 }
                 sync(last);
                 best = Math.min(best, (System.nanoTime() - t0) / 1e9);

@@ -82,6 +82,7 @@ final class ModelArchive {
             throw new InvalidInputException(file + " is a hooked program written by `steer4j export` (for steer4j-host or"
                     + " torch.jit.load); give steer4j the .pt it was exported from");
         }
+        if (files.containsKey(Gpt2Model.MARKER)) Gpt2Program.columnMajorConv1D(m); // before any handle to the old weights
         Map<String, Tensor> tensors = ModuleTree.tensors(m);
         GPT2Config c = files.containsKey(Gpt2Model.MARKER) ? config(file, files, m, tensors, device) : null;
         // the CRCs say the file is as written; this catches a model that was saved broken (e.g. training diverged)
