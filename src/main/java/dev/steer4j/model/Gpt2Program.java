@@ -289,7 +289,7 @@ public final class Gpt2Program {
      */
     public static void columnMajorConv1D(JitModule root) {
         for (Map.Entry<String, JitModule> e : ModuleTree.modules(root).entrySet()) {
-            if (!e.getKey().matches("transformer\\.h\\.\\d+\\.(attn\\.c_attn|attn\\.c_proj|mlp\\.c_fc|mlp\\.c_proj)")) continue;
+            if (!isConv1DWeight(e.getKey() + ".weight")) continue;
             if (!e.getValue().hasattr("weight")) continue; // the config check says what is missing
             try (IValue attr = e.getValue().attr("weight")) {
                 if (!attr.isTensor()) continue;
@@ -301,6 +301,11 @@ public final class Gpt2Program {
                 }
             }
         }
+    }
+
+    /** A Conv1D weight by its dotted name, with or without the {@code transformer.} prefix. */
+    static boolean isConv1DWeight(String name) {
+        return name.matches("(transformer\\.)?h\\.\\d+\\.(attn\\.c_attn|attn\\.c_proj|mlp\\.c_fc|mlp\\.c_proj)\\.weight");
     }
 
     private static JitModule leaf(String kind, String name, String src, Tensor w, Tensor b) {

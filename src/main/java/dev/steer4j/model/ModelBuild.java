@@ -56,6 +56,11 @@ final class ModelBuild {
             for (String name : ck.canonicalNames()) {
                 Tensor w = Tensors.fromBytes(ck.data(name), ck.dtype(name), ck.info(name).shape(), dtype, device);
                 if (!Tensors.allFinite(w)) throw nonFinite(ck, name, dtype);
+                if (Gpt2Program.isConv1DWeight(name)) { // laid out here, one at a time, not all copied at build
+                    Tensor relaid = Gpt2Program.columnMajor(w);
+                    w.close();
+                    w = relaid;
+                }
                 weights.put(name, w);
             }
             program = NativeArena.detach(Programs.locked(() -> Gpt2Program.build(c, weights::get, Tensors.lowestFinite(dtype))));
