@@ -79,27 +79,33 @@ class SparkClusterTest {
         Fixtures.converted().save(model);
         Fixtures.writeVectors(dir);
         sparkHome = sparkHome(dir.resolve("spark"));
-        masterPort = freePort();
-        masterUi = freePort();
-        daemons.add(start("master", List.of("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                "--port", Integer.toString(masterPort), "--webui-port", Integer.toString(masterUi)), "-Xmx256m"));
+        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+        // The Master first, on its own ports: a port taken between our pick and its bind makes it move to the next
+        // one, where no Worker would look; then it starts again on fresh ports.
+        for (int attempt = 1; ; attempt++) {
+            int[] ports = freePorts(2);
+            masterPort = ports[0];
+            masterUi = ports[1];
+            Process master = start("master", List.of("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                    "--port", Integer.toString(masterPort), "--webui-port", Integer.toString(masterUi)), "-Xmx256m");
+            daemons.add(master);
+            String[] url = {null};
+            await("the Master up", START, () -> {
+                url[0] = masterJson(http).path("url").asText(null);
+                return url[0] != null || log("master").contains("could not bind"); // its UI moved: no answer there
+            });
+            if (masterUrl().equals(url[0])) break;
+            assertTrue(attempt < 3, "the Master did not start on its ports three times: " + url[0] + ", " + log("master"));
+            daemons.remove(master);
+            master.destroyForcibly().waitFor();
+        }
+        int[] workerPorts = freePorts(4);
         for (int i = 0; i < 2; i++) {
             daemons.add(start("worker" + i, List.of("org.apache.spark.deploy.worker.Worker", masterUrl(), "--cores", "1",
-                    "--memory", "1g", "--host", "127.0.0.1", "--port", Integer.toString(freePort()), "--webui-port",
-                    Integer.toString(freePort()), "--work-dir", dir.resolve("work" + i).toString()), "-Xmx256m"));
+                    "--memory", "1g", "--host", "127.0.0.1", "--port", Integer.toString(workerPorts[2 * i]), "--webui-port",
+                    Integer.toString(workerPorts[2 * i + 1]), "--work-dir", dir.resolve("work" + i).toString()), "-Xmx256m"));
         }
-        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
-        await("two Workers registered with the Master", START, () -> {
-            try {
-                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + masterUi + "/json/"))
-                        .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
-                return JSON.readTree(r.body()).path("aliveworkers").asInt() == 2;
-            } catch (IOException e) {
-                return false; // not listening yet
-            } catch (InterruptedException e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        await("two Workers registered with the Master", START, () -> masterJson(http).path("aliveworkers").asInt() == 2);
         started = System.nanoTime() - t0;
     }
 
@@ -410,9 +416,32 @@ class SparkClusterTest {
         return "spark://127.0.0.1:" + masterPort;
     }
 
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
+    /** {@code n} distinct free loopback ports: all held open together while picked, so no two are the same. */
+    static int[] freePorts(int n) throws IOException {
+        List<ServerSocket> open = new ArrayList<>();
+        try {
+            int[] ports = new int[n];
+            for (int i = 0; i < n; i++) {
+                open.add(new ServerSocket(0, 1, InetAddress.getLoopbackAddress()));
+                ports[i] = open.get(i).getLocalPort();
+            }
+            return ports;
+        } finally {
+            for (ServerSocket s : open) s.close();
+        }
+    }
+
+    /** The Master's status (its web UI's /json/), or an empty object while it is not listening yet. */
+    static JsonNode masterJson(HttpClient http) {
+        try {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + masterUi + "/json/"))
+                    .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
+            return JSON.readTree(r.body());
+        } catch (IOException e) {
+            return JSON.createObjectNode(); // not listening yet
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
         }
     }
 }
