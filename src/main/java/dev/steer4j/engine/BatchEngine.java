@@ -71,6 +71,7 @@ public final class BatchEngine implements AutoCloseable {
     private Method greedy;
     private IValueVector greedyArgs;
     private Tensor greedyPast;
+    private SlotCache.Window greedyWindow; // the window greedyArgs holds
     private Tensor hostIds;
     private LongPointer hostView;
     // written by the running thread only; volatile so that another thread may read them (busySeconds)
@@ -213,7 +214,7 @@ public final class BatchEngine implements AutoCloseable {
         long onDevice = MemoryBudget.sum(cache, MemoryBudget.product(slots, NATIVE_BYTES_PER_SLOT), logits);
         MemoryBudget.require(subject, "its KV cache at the smallest (" + MemoryLimitException.human(cache) + ": "
                 + SlotCache.SMALLEST + " columns, " + model.layers() + " layers, width " + model.width() + ", "
-                + Tensors.floatTypeName(model.dtype()) + ") and one decode step's logits ("
+                + Tensors.floatTypeName(model.cacheDtype()) + ") and one decode step's logits ("
                 + MemoryLimitException.human(logits) + ")", onDevice, MemoryBudget.forTensors(model.device()));
         long heap = MemoryBudget.product(slots, MemoryBudget.sum(HEAP_BYTES_PER_SLOT, 4L * model.vocabSize()));
         MemoryBudget.requireHeap(subject, "its per-slot state and one sampled step's logits as floats", heap);
@@ -227,7 +228,7 @@ public final class BatchEngine implements AutoCloseable {
         requireMemory(model, slots);
         int capacity = SlotCache.capacityFor(span, model.maxPositions());
         MemoryBudget.require("an engine of " + slots(slots), "the KV cache for requests of " + span + " positions ("
-                        + capacity + " columns, " + Tensors.floatTypeName(model.dtype()) + ")",
+                        + capacity + " columns, " + Tensors.floatTypeName(model.cacheDtype()) + ")",
                 SlotCache.bytes(model, slots, capacity), MemoryBudget.forTensors(model.device()));
     }
 
@@ -477,7 +478,7 @@ public final class BatchEngine implements AutoCloseable {
             int capacity = SlotCache.capacityFor(span, model.maxPositions());
             try {
                 MemoryBudget.require("a request of " + span + " positions (prompt and new tokens)", "the KV cache of "
-                                + slots(active.length) + " at " + capacity + " columns (" + Tensors.floatTypeName(model.dtype()) + ")",
+                                + slots(active.length) + " at " + capacity + " columns (" + Tensors.floatTypeName(model.cacheDtype()) + ")",
                         SlotCache.bytes(model, active.length, capacity), MemoryBudget.forTensors(model.device()));
                 held = capacity / 2;
             } catch (MemoryLimitException e) {
@@ -561,13 +562,15 @@ public final class BatchEngine implements AutoCloseable {
         boolean sampled = false;
         for (Slot s : active) if (s != null && !s.sampler.greedy()) sampled = true;
         long[] next = new long[active.length];
-        IValueVector args = sampled ? null : greedyArgs(); // kept across steps: made outside the step's scope
+        SlotCache.Window window = cache.window();
+        if (window != greedyWindow) dropGreedyArgs();
+        IValueVector args = sampled ? null : greedyArgs(window); // kept across steps: made outside the step's scope
         try (InferenceMode guard = new InferenceMode(); PointerScope scope = new PointerScope()) {
             // an idle slot's position counts up at every step, across runs too: wrapped here it stays inside the
             // position table (a busy row never reaches maxPositions: the request check holds it below)
             cache.positions.remainder_(new Scalar((long) model.maxPositions()));
             if (!sampled) {
-                greedyPast.fill_(new Scalar(cache.clock()));
+                greedyPast.fill_(new Scalar(cache.clock() - window.first()));
                 try (Profiler.Span s = Profiler.span("decode_step")) {
                     greedy.apply(args).close();
                 }
@@ -580,8 +583,8 @@ public final class BatchEngine implements AutoCloseable {
                     if (hostIds != cache.ids) cache.ids.copy_(hostIds);
                 }
             } else {
-                args = new IValueVector(new IValue(cache.ids), new IValue(cache.positions),
-                        new IValue(cache.keyPadding()), cache.keys(), cache.values(), new IValue(cache.clock()), new IValue(true));
+                args = new IValueVector(new IValue(cache.ids), new IValue(cache.positions), new IValue(window.keyPadding()),
+                        window.keys(), window.values(), new IValue(cache.clock() - window.first()), new IValue(true));
                 float[] flat;
                 try (Profiler.Span s = Profiler.span("decode_step"); IValue out = program.forward(args);
                      Tensor logits = out.toTensor()) {
@@ -647,6 +650,7 @@ public final class BatchEngine implements AutoCloseable {
         active[b] = null;
         prefilling.remove(b);
         if (cache == null) return; // chunked prefill: the slot's next request starts from zeros (PackedCache.admit)
+        cache.vacate(b);
         try (Tensor p = cache.positions.select(0, b); Scalar zero = new Scalar(0L)) {
             p.fill_(zero); // an idle slot keeps counting; from 0 it stays inside the position table
         }
@@ -666,12 +670,13 @@ public final class BatchEngine implements AutoCloseable {
         }
     }
 
-    private IValueVector greedyArgs() {
+    private IValueVector greedyArgs(SlotCache.Window window) {
         if (greedyArgs == null) {
             try (IValue ids = new IValue(cache.ids); IValue positions = new IValue(cache.positions);
-                 IValue padding = new IValue(cache.keyPadding()); IValue past = new IValue(greedyPast)) {
-                greedyArgs = new IValueVector(ids, positions, padding, cache.keys(), cache.values(), past);
+                 IValue padding = new IValue(window.keyPadding()); IValue past = new IValue(greedyPast)) {
+                greedyArgs = new IValueVector(ids, positions, padding, window.keys(), window.values(), past);
             }
+            greedyWindow = window;
         }
         return greedyArgs;
     }
@@ -679,6 +684,7 @@ public final class BatchEngine implements AutoCloseable {
     private void dropGreedyArgs() {
         if (greedyArgs != null) greedyArgs.close();
         greedyArgs = null;
+        greedyWindow = null;
     }
 
     @Override
@@ -730,7 +736,7 @@ public final class BatchEngine implements AutoCloseable {
             int capacity = PackedCache.capacityFor(span, model.maxPositions());
             try {
                 MemoryBudget.require("a request of " + span + " positions (prompt and new tokens)", "the KV cache of "
-                                + slots(active.length) + " at " + capacity + " columns (" + Tensors.floatTypeName(model.dtype()) + ")",
+                                + slots(active.length) + " at " + capacity + " columns (" + Tensors.floatTypeName(model.cacheDtype()) + ")",
                         PackedCache.bytes(model, active.length, capacity), MemoryBudget.forTensors(model.device()));
             } catch (MemoryLimitException e) {
                 s.submission.failed(e.getMessage());

@@ -40,13 +40,13 @@ final class SlotCache implements AutoCloseable {
     private int clock;
     private int shifts;
     private Tensor[] caches;   // layers × {k, v}: [S, H, C, hd]
-    private IValue kList;
-    private IValue vList;
     private Tensor keyPadding; // [S, C] bool, true = hidden
     final Tensor ids;          // [S, 1] the tokens each slot feeds next
     final Tensor positions;    // [S, 1] each slot's next position (the model's and the hooks')
     final Tensor promptLengths; // [S]
     final Tensor rows;         // [S] 0..S-1
+    private final int[] starts;  // each live slot's first column; -1 for a vacant slot
+    private Window window;       // what decode steps attend over; null till asked for after a change
     private final NativeArena arena = new NativeArena("slot cache");
     /** The fewest columns a cache has. */
     static final int SMALLEST = 64;
@@ -56,6 +56,8 @@ final class SlotCache implements AutoCloseable {
         this.config = model.config();
         this.slots = slots;
         this.maxSpan = model.maxPositions();
+        this.starts = new int[slots];
+        java.util.Arrays.fill(starts, -1);
         var device = model.device();
         try (PointerScope temporaries = new PointerScope()) {
             ids = arena.own(Tensors.longs(new long[slots], new long[]{slots, 1}, device));
@@ -72,16 +74,51 @@ final class SlotCache implements AutoCloseable {
         return clock;
     }
 
-    IValue keys() {
-        return kList;
+    /**
+     * Keys, values and key padding from column {@code first} on, with {@code first} the earliest column a live slot
+     * sees: a decode step attends over these, not over the columns before every live request's start (the clock
+     * starts at C/2, so those are often most of them). The program writes at {@code clock − first} of the views,
+     * which is the clock's column of the cache.
+     */
+    record Window(int first, IValue keys, IValue values, Tensor keyPadding) {}
+
+    /** The current window; the same object until a slot is placed or vacated or the columns move. */
+    Window window() {
+        int first = clock;
+        for (int start : starts) if (start >= 0) first = Math.min(first, start);
+        first = Math.max(first, 0); // a guard: a live request spans at most C/2 columns, so no move cuts it
+        if (window != null && window.first == first) return window;
+        dropWindow();
+        int layers = config.nLayer();
+        int width = capacity - first;
+        try (PointerScope temporaries = new PointerScope()) {
+            Tensor[] k = new Tensor[layers];
+            Tensor[] v = new Tensor[layers];
+            for (int i = 0; i < layers; i++) {
+                k[i] = caches[i].narrow(2, first, width);
+                v[i] = caches[layers + i].narrow(2, first, width);
+            }
+            window = new Window(first, arena.own(Tensors.tensorList(k)), arena.own(Tensors.tensorList(v)),
+                    arena.own(keyPadding.narrow(1, first, width)));
+        }
+        return window;
     }
 
-    IValue values() {
-        return vList;
+    private void dropWindow() {
+        if (window == null) return;
+        arena.free(window.keys());
+        arena.free(window.values());
+        arena.free(window.keyPadding());
+        window = null;
     }
 
-    Tensor keyPadding() {
-        return keyPadding;
+    /** Slot {@code b}'s request is done: its columns no longer hold the window open. */
+    void vacate(int b) {
+        starts[b] = -1;
+    }
+
+    private void moveStarts(int by) {
+        for (int b = 0; b < starts.length; b++) if (starts[b] >= 0) starts[b] += by;
     }
 
     /** Makes room for a request spanning {@code span} columns (prompt + new tokens); true if the cache moved. */
@@ -103,6 +140,8 @@ final class SlotCache implements AutoCloseable {
             keyPadding.narrow(1, half, half).fill_(new Scalar(0L));
         }
         clock = half;
+        moveStarts(-half);
+        dropWindow();
         shifts++;
     }
 
@@ -126,6 +165,7 @@ final class SlotCache implements AutoCloseable {
      */
     int place(int b, int length) {
         int start = clock - length;
+        starts[b] = start;
         try (PointerScope temporaries = new PointerScope()) {
             // Hidden columns are masked by adding a huge negative score, which a NaN or infinity left by an earlier
             // request (an overflowing steering coefficient) would survive: the slot starts from zeros.
@@ -141,7 +181,7 @@ final class SlotCache implements AutoCloseable {
 
     /** Scratch caches for a prefill of {@code rows} prompts of up to {@code width} tokens (past = 0); call inside a scope. */
     Scratch scratch(int rows, int width) {
-        TensorOptions opts = new TensorOptions(model.dtype()).device(new DeviceOptional(model.device()));
+        TensorOptions opts = new TensorOptions(model.cacheDtype()).device(new DeviceOptional(model.device()));
         Tensor[] t = new Tensor[2 * config.nLayer()];
         for (int i = 0; i < t.length; i++) t[i] = torch.zeros(new long[]{rows, config.nHead(), width, config.headDim()}, opts);
         Tensor[] k = java.util.Arrays.copyOfRange(t, 0, config.nLayer());
@@ -194,7 +234,7 @@ final class SlotCache implements AutoCloseable {
         int newClock = newCapacity / 2;
         Tensor padding;
         try (PointerScope temporaries = new PointerScope()) {
-            TensorOptions opts = new TensorOptions(model.dtype()).device(new DeviceOptional(model.device()));
+            TensorOptions opts = new TensorOptions(model.cacheDtype()).device(new DeviceOptional(model.device()));
             for (int i = 0; i < fresh.length; i++) {
                 fresh[i] = arena.own(torch.zeros(new long[]{slots, config.nHead(), newCapacity, config.headDim()}, opts));
                 if (caches != null && keep > 0) {
@@ -210,22 +250,16 @@ final class SlotCache implements AutoCloseable {
             padding.narrow(1, newClock, newCapacity - newClock).fill_(new Scalar(0L));
         }
         release();
+        if (keep > 0) moveStarts(newClock - oldClock);
         caches = fresh;
         keyPadding = padding;
-        Tensor[] k = new Tensor[layers];
-        Tensor[] v = new Tensor[layers];
-        System.arraycopy(caches, 0, k, 0, layers);
-        System.arraycopy(caches, layers, v, 0, layers);
-        kList = arena.own(Tensors.tensorList(k));
-        vList = arena.own(Tensors.tensorList(v));
         capacity = newCapacity;
         clock = newClock;
     }
 
     private void release() {
+        dropWindow();
         if (caches != null) for (Tensor t : caches) arena.free(t);
-        arena.free(kList);
-        arena.free(vList);
         arena.free(keyPadding);
     }
 

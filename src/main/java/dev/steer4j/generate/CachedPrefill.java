@@ -49,7 +49,7 @@ final class CachedPrefill implements Decoder {
             keyPadding = padCpu.to(device, ScalarType.Bool);
         }
         caches = new Tensor[2 * c.nLayer()];
-        TensorOptions opts = new TensorOptions(model.dtype()).device(new org.bytedeco.pytorch.DeviceOptional(device));
+        TensorOptions opts = new TensorOptions(model.cacheDtype()).device(new org.bytedeco.pytorch.DeviceOptional(device));
         for (int i = 0; i < caches.length; i++) {
             caches[i] = torch.zeros(new long[]{rows, c.nHead(), width, c.headDim()}, opts);
         }

@@ -48,6 +48,7 @@ public final class Gpt2Model implements AutoCloseable {
     private final GPT2Tokenizer tokenizer;
     private final Device device;
     private final ScalarType dtype;
+    private final ScalarType cacheDtype;
     private final int width;
     private final int nPositions;
     private final int vocabSize;
@@ -77,6 +78,8 @@ public final class Gpt2Model implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.device = device;
         this.dtype = dtype.intern(); // native enums are not the Java constants until interned
+        this.cacheDtype = kind == Kind.STEER4J && this.dtype != ScalarType.Float && Devices.isCpu(device)
+                && Gpt2Program.attendsOverAnyCacheDtype(module) ? ScalarType.Float : this.dtype;
         this.width = width;
         this.nPositions = nPositions;
         this.vocabSize = vocabSize;
@@ -264,18 +267,25 @@ public final class Gpt2Model implements AutoCloseable {
     public GPT2Tokenizer tokenizer() { return tokenizer; }
     public Device device() { return device; }
     public ScalarType dtype() { return dtype; }
+
+    /**
+     * The KV cache's dtype: the model's, except float32 under a bfloat16 or float16 model on CPU. There libtorch's
+     * fused attention runs its small gemms through a generic scalar loop (oneDNN takes only dense operands, and a
+     * cache's columns in use are not), and float32 attention over a float32 cache is the faster (BENCHMARKS.md).
+     */
+    public ScalarType cacheDtype() { return cacheDtype; }
     public int width() { return width; }
     public int maxPositions() { return nPositions; }
     public int vocabSize() { return vocabSize; }
     public int layers() { return nLayer; }
 
     /**
-     * Bytes of a KV cache of {@code rows} × {@code columns} in this model's dtype, keys and values of every layer:
+     * Bytes of a KV cache of {@code rows} × {@code columns} in {@link #cacheDtype()}, keys and values of every layer:
      * rows × layers × 2 × heads × columns × head width × element bytes (heads × head width = the model's width).
      * Saturates at Long.MAX_VALUE, a size no machine has.
      */
     public long kvCacheBytes(long rows, long columns) {
-        return MemoryBudget.product(rows, nLayer, 2, width, columns, Tensors.elementBytes(dtype));
+        return MemoryBudget.product(rows, nLayer, 2, width, columns, Tensors.elementBytes(cacheDtype));
     }
 
     /**

@@ -2,6 +2,7 @@ package dev.steer4j.model;
 
 import java.util.Locale;
 import java.util.Map;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Function;
 import org.bytedeco.pytorch.FunctionSchema;
 import org.bytedeco.pytorch.IValue;
@@ -85,38 +86,46 @@ public final class Gpt2Program {
                 k = qkv.narrow(2, D, D).view(B, T, %1$d, %2$d).transpose(1, 2)
                 v = qkv.narrow(2, 2 * D, D).view(B, T, %1$d, %2$d).transpose(1, 2)
                 if write_index is not None and chunk_biases is not None and desc is not None:
-                    k_cache.view(-1, %2$d).index_copy_(0, write_index, k.reshape(-1, %2$d))
-                    v_cache.view(-1, %2$d).index_copy_(0, write_index, v.reshape(-1, %2$d))
+                    k_cache.view(-1, %2$d).index_copy_(0, write_index, k.reshape(-1, %2$d).to(k_cache.dtype))
+                    v_cache.view(-1, %2$d).index_copy_(0, write_index, v.reshape(-1, %2$d).to(v_cache.dtype))
                     S = k_cache.size(0)
                     keys = k_cache.narrow(2, 0, past)
                     values = v_cache.narrow(2, 0, past)
-                    parts = [%5$s.transpose(1, 2).reshape(S, 1, D)]
+                    parts = [%4$s.transpose(1, 2).reshape(S, 1, D)]
                     for i in range(len(chunk_biases)):
                         n = desc[4 * i + 2]
                         keys = k_cache.narrow(0, desc[4 * i], 1).narrow(2, 0, desc[4 * i + 3])
                         values = v_cache.narrow(0, desc[4 * i], 1).narrow(2, 0, desc[4 * i + 3])
-                        parts.append(%6$s.transpose(1, 2).reshape(n, 1, D))
+                        parts.append(%5$s.transpose(1, 2).reshape(n, 1, D))
                     y = torch.cat(parts, 0)
                 else:
                     k_cache.narrow(2, past, T).copy_(k)
                     v_cache.narrow(2, past, T).copy_(v)
                     keys = k_cache.narrow(2, 0, past + T)
                     values = v_cache.narrow(2, 0, past + T)
-                    y = %4$s.transpose(1, 2).reshape(B, T, D)
+                    y = %3$s.transpose(1, 2).reshape(B, T, D)
                 return self.c_proj.forward(y)
             """;
 
     // One fused op (its default scale is GPT-2's 1/sqrt(head_dim)): measured ~8 % more tokens/s than five
-    // separate ops on the tiny model at batch 1, the same within noise on 124M (BENCHMARKS.md).
-    private static final String FUSED_ATTENTION = "torch.scaled_dot_product_attention(%1$s, keys, values, %2$s)";
+    // separate ops on the tiny model at batch 1, the same within noise on 124M (BENCHMARKS.md). The cache may be
+    // float32 under a bfloat16 or float16 model (Gpt2Model.cacheDtype): attention then runs in float32 (the
+    // conversions are no-ops when the dtypes agree).
+    private static final String FUSED_ATTEND = """
+            def attend(self, q: Tensor, keys: Tensor, values: Tensor, bias: Tensor) -> Tensor:
+                return torch.scaled_dot_product_attention(q.to(keys.dtype), keys, values, bias.to(keys.dtype)).to(q.dtype)
+            """;
 
     // The same written out, for libtorch builds older than scaled_dot_product_attention (2.0): what
     // `export --portable` writes, so that libtorch 1.13 can run the archive.
-    private static final String PORTABLE_ATTENTION =
-            "torch.matmul(torch.softmax(torch.matmul(%1$s, keys.transpose(2, 3)) * %3$s + %2$s, -1), values)";
+    private static final String PORTABLE_ATTEND = """
+            def attend(self, q: Tensor, keys: Tensor, values: Tensor, bias: Tensor) -> Tensor:
+                scores = torch.matmul(q.to(keys.dtype), keys.transpose(2, 3)) * %s + bias.to(keys.dtype)
+                return torch.matmul(torch.softmax(scores, -1), values).to(q.dtype)
+            """;
 
-    private static String attention(boolean portable, String q, String bias, String scale) {
-        return String.format(Locale.ROOT, portable ? PORTABLE_ATTENTION : FUSED_ATTENTION, q, bias, scale);
+    private static String attend(boolean portable, String scale) {
+        return portable ? String.format(Locale.ROOT, PORTABLE_ATTEND, scale) : FUSED_ATTEND;
     }
 
     private static final String BLOCK = """
@@ -201,6 +210,17 @@ public final class Gpt2Program {
         }
     }
 
+    /**
+     * Whether {@code root}'s attention takes a cache of another dtype than the model's (an archive of an earlier
+     * steer4j does not: its cache must be in the model's dtype).
+     */
+    public static boolean attendsOverAnyCacheDtype(JitModule root) {
+        try (PointerScope scope = new PointerScope()) {
+            JitModule attention = ModuleTree.find(root, "transformer.h.0.attn");
+            return attention != null && attention.find_method("attend").has_value();
+        }
+    }
+
     /** Adds {@link #GREEDY_STEP} to a root built by an earlier steer4j that lacked it. */
     public static void ensureGreedyStep(JitModule root) {
         if (!root.find_method(GREEDY_STEP).has_value()) root.define(GREEDY_STEP_SOURCE);
@@ -231,10 +251,11 @@ public final class Gpt2Program {
             attn.register_module("c_attn", conv1d(p + "attn.c_attn", weight));
             attn.register_module("c_proj", conv1d(p + "attn.c_proj", weight));
             String scale = literal(1.0 / Math.sqrt(headDim));
-            attn.define(String.format(Locale.ROOT, ATTENTION, c.nHead(), headDim, scale,
-                    attention(portable, "q", "attn_bias", scale),
-                    attention(portable, "q.narrow(0, 0, S)", "attn_bias", scale),
-                    attention(portable, "q.narrow(0, desc[4 * i + 1], n).transpose(0, 2)", "chunk_biases[i]", scale)));
+            attn.define(attend(portable, scale));
+            attn.define(String.format(Locale.ROOT, ATTENTION, c.nHead(), headDim,
+                    "self.attend(q, keys, values, attn_bias)",
+                    "self.attend(q.narrow(0, 0, S), keys, values, attn_bias)",
+                    "self.attend(q.narrow(0, desc[4 * i + 1], n).transpose(0, 2), keys, values, chunk_biases[i])"));
             block.register_module("attn", attn);
             block.register_module("ln_2", layerNorm(p + "ln_2", weight, eps));
             JitModule mlp = module("GPT2MLP", "h" + i + "_mlp");

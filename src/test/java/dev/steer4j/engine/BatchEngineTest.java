@@ -103,6 +103,25 @@ class BatchEngineTest {
         }
     }
 
+    /** Decode steps attend from the earliest column a live request owns, not from column 0. */
+    @Test
+    void theWindowStartsAtTheEarliestLiveRequest() {
+        try (SlotCache cache = new SlotCache(Fixtures.converted(), 3, 10)) {
+            int clock = cache.clock();
+            assertEquals(clock, cache.window().first(), "no live request: nothing before the clock");
+            cache.place(0, 5);
+            cache.place(1, 3);
+            SlotCache.Window w = cache.window();
+            assertEquals(clock - 5, w.first());
+            assertEquals(cache.capacity() - (clock - 5), w.keyPadding().size(1));
+            assertTrue(w == cache.window(), "unchanged: the same views");
+            cache.vacate(0);
+            assertEquals(clock - 3, cache.window().first());
+            cache.vacate(1);
+            assertEquals(clock, cache.window().first());
+        }
+    }
+
     @Test
     void aBadRequestFailsAloneAndTheOthersRun() {
         Gpt2Model model = Fixtures.converted();
