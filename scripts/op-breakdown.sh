@@ -59,14 +59,16 @@ import re, sys
 work = sys.argv[1]
 # first match wins
 CATEGORIES = [
+    # OpenBLAS's small-matrix kernels (it takes them for small products only): in a perf call graph of a 124M
+    # step they came only from the fused attention's per-head products (a query row or a short chunk × its keys)
+    ("attention", r"sgemm_small_kernel|flash_attention|softmax|scaled_dot|_efficient_attention|baddbmm|\bbmm"),
     # OpenBLAS: its compute kernels, its packing of each operand into its block layout (every call: the weights
     # are packed again at every step), and the rest of it (symbols it does not export: mostly its second thread
     # waiting for work)
-    ("gemm kernel", r"sgemm_kernel|sgemm_small_kernel|sbgemm_kernel|gemv_[nt]|sgemv"),
+    ("gemm kernel", r"sgemm_kernel|sbgemm_kernel|gemv_[nt]|sgemv"),
     ("gemm packing", r"gemm_i[tn]copy|gemm_o[tn]copy"),
     ("OpenBLAS other", r"libopenblas"),
     ("gemm (libtorch)", r"gemm|gemv|dnnl|mkldnn|addmm"),
-    ("attention", r"flash_attention|softmax|scaled_dot|_efficient_attention|baddbmm|\bbmm"),
     ("layer norm", r"LayerNorm|layer_norm|RowwiseMoments"),
     ("elementwise", r"add_kernel|mul_kernel|div_|tanh|gelu|Sleef|pow_|sqrt|where_kernel|VectorizedLoop2d.*(add|mul|sub)"),
     ("indexing and masks", r"index|copy_kernel|direct_copy|\bcat\b|cat_serial|cat_contig|fill_kernel|masked|embedding|select|slice|arange|eq_kernel|ne_kernel|lt_kernel|ge_kernel|logical"),
