@@ -109,10 +109,11 @@ public final class Gpt2Program {
 
     // One fused op (its default scale is GPT-2's 1/sqrt(head_dim)): measured ~8 % more tokens/s than five
     // separate ops on the tiny model at batch 1, the same within noise on 124M (BENCHMARKS.md). The cache may be
-    // float32 under a bfloat16 or float16 model (Gpt2Model.cacheDtype): attention then runs in float32 (the
-    // conversions are no-ops when the dtypes agree).
+    // float32 under a bfloat16 or float16 model (Gpt2Model.cacheDtype): attention then runs in float32.
     private static final String FUSED_ATTEND = """
             def attend(self, q: Tensor, keys: Tensor, values: Tensor, bias: Tensor) -> Tensor:
+                if q.dtype == keys.dtype:
+                    return torch.scaled_dot_product_attention(q, keys, values, bias)
                 return torch.scaled_dot_product_attention(q.to(keys.dtype), keys, values, bias.to(keys.dtype)).to(q.dtype)
             """;
 
