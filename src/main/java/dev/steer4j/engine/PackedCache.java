@@ -100,9 +100,8 @@ final class PackedCache implements AutoCloseable {
         int layers = config.nLayer();
         Tensor[] fresh = new Tensor[2 * layers];
         try (PointerScope temporaries = new PointerScope()) {
-            TensorOptions opts = new TensorOptions(model.cacheDtype()).device(new DeviceOptional(model.device()));
             for (int i = 0; i < fresh.length; i++) {
-                fresh[i] = arena.own(torch.zeros(new long[]{slots, config.nHead(), newCapacity + 1, config.headDim()}, opts));
+                fresh[i] = arena.own(model.newCacheLayer(slots, newCapacity + 1));
                 if (caches != null) fresh[i].narrow(2, 0, capacity).copy_(caches[i].narrow(2, 0, capacity));
             }
         }

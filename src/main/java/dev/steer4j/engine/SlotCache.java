@@ -181,9 +181,8 @@ final class SlotCache implements AutoCloseable {
 
     /** Scratch caches for a prefill of {@code rows} prompts of up to {@code width} tokens (past = 0); call inside a scope. */
     Scratch scratch(int rows, int width) {
-        TensorOptions opts = new TensorOptions(model.cacheDtype()).device(new DeviceOptional(model.device()));
         Tensor[] t = new Tensor[2 * config.nLayer()];
-        for (int i = 0; i < t.length; i++) t[i] = torch.zeros(new long[]{rows, config.nHead(), width, config.headDim()}, opts);
+        for (int i = 0; i < t.length; i++) t[i] = model.newCacheLayer(rows, width);
         Tensor[] k = java.util.Arrays.copyOfRange(t, 0, config.nLayer());
         Tensor[] v = java.util.Arrays.copyOfRange(t, config.nLayer(), t.length);
         return new Scratch(t, Tensors.tensorList(k), Tensors.tensorList(v));
@@ -234,9 +233,8 @@ final class SlotCache implements AutoCloseable {
         int newClock = newCapacity / 2;
         Tensor padding;
         try (PointerScope temporaries = new PointerScope()) {
-            TensorOptions opts = new TensorOptions(model.cacheDtype()).device(new DeviceOptional(model.device()));
             for (int i = 0; i < fresh.length; i++) {
-                fresh[i] = arena.own(torch.zeros(new long[]{slots, config.nHead(), newCapacity, config.headDim()}, opts));
+                fresh[i] = arena.own(model.newCacheLayer(slots, newCapacity));
                 if (caches != null && keep > 0) {
                     fresh[i].narrow(2, newClock - keep, keep).copy_(caches[i].narrow(2, oldClock - keep, keep));
                 }

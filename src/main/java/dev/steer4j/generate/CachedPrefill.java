@@ -8,8 +8,6 @@ import org.bytedeco.pytorch.IValue;
 import org.bytedeco.pytorch.IValueVector;
 import org.bytedeco.pytorch.JitModule;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
@@ -49,10 +47,7 @@ final class CachedPrefill implements Decoder {
             keyPadding = padCpu.to(device, ScalarType.Bool);
         }
         caches = new Tensor[2 * c.nLayer()];
-        TensorOptions opts = new TensorOptions(model.cacheDtype()).device(new org.bytedeco.pytorch.DeviceOptional(device));
-        for (int i = 0; i < caches.length; i++) {
-            caches[i] = torch.zeros(new long[]{rows, c.nHead(), width, c.headDim()}, opts);
-        }
+        for (int i = 0; i < caches.length; i++) caches[i] = model.newCacheLayer(rows, width);
         Tensor[] k = new Tensor[c.nLayer()];
         Tensor[] v = new Tensor[c.nLayer()];
         System.arraycopy(caches, 0, k, 0, k.length);

@@ -12,8 +12,11 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.DeviceOptional;
 import org.bytedeco.pytorch.JitModule;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
@@ -274,6 +277,17 @@ public final class Gpt2Model implements AutoCloseable {
      * cache's columns in use are not), and float32 attention over a float32 cache is the faster (BENCHMARKS.md).
      */
     public ScalarType cacheDtype() { return cacheDtype; }
+
+    /**
+     * One layer's keys (or values) for {@code rows} × {@code columns}, zeros: {@code [rows, heads, columns, head
+     * width]} in {@link #cacheDtype()} on the model's device, as {@link #kvCacheBytes} counts them.
+     */
+    public Tensor newCacheLayer(long rows, long columns) {
+        try (TensorOptions typed = new TensorOptions(cacheDtype); DeviceOptional on = new DeviceOptional(device);
+             TensorOptions opts = typed.device(on)) {
+            return torch.zeros(new long[]{rows, config.nHead(), columns, config.headDim()}, opts);
+        }
+    }
     public int width() { return width; }
     public int maxPositions() { return nPositions; }
     public int vocabSize() { return vocabSize; }
