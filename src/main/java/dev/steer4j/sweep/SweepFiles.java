@@ -22,7 +22,8 @@ import java.util.stream.Stream;
 /**
  * A sweep's output folder: {@code cells.jsonl} (one line per cell), {@code summary.json} (settings, means, the
  * best cell, timings; its {@code kind} marks the folder as a sweep's), the PNG plots and {@code report.html}.
- * Each file is written atomically. A folder is written into only if it is new, empty, or an earlier sweep's.
+ * A folder is written into only if it is new, empty, or an earlier sweep's, and only as a whole: the files go to
+ * a staging folder beside it, which then takes its place, so a failed write (a full disk) leaves what was there.
  */
 public final class SweepFiles {
     public static final String KIND = "steer4j sweep";
@@ -64,18 +65,23 @@ public final class SweepFiles {
         }
     }
 
-    /** Writes every file; {@code meta} (model, vector, words…) goes into summary.json as given. Returns the summary. */
+    /**
+     * Writes every file into a staging folder, then puts it in {@code dir}'s place; {@code meta} (model, vector,
+     * words…) goes into summary.json as given. Returns the summary.
+     */
     public static Map<String, Object> write(Path dir, Sweep.Outcome o, GPT2Tokenizer tokenizer, Map<String, Object> meta,
                                             String title) {
         Map<String, byte[]> plots = plots(o);
         Map<String, Object> summary = summary(o, meta);
         try {
-            StringBuilder lines = new StringBuilder();
-            for (SweepCell c : o.cells()) lines.append(JSON.writeValueAsString(cell(c, o, tokenizer))).append('\n');
-            text(dir.resolve("cells.jsonl"), lines.toString());
-            for (var e : plots.entrySet()) bytes(dir.resolve(e.getKey()), e.getValue());
-            text(dir.resolve("report.html"), SweepReport.html(o, tokenizer, plots, title));
-            text(dir.resolve("summary.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary) + "\n"); // last: marks it done
+            AtomicFiles.writeFolder(dir, staging -> {
+                StringBuilder lines = new StringBuilder();
+                for (SweepCell c : o.cells()) lines.append(JSON.writeValueAsString(cell(c, o, tokenizer))).append('\n');
+                text(staging.resolve("cells.jsonl"), lines.toString());
+                for (var e : plots.entrySet()) Files.write(staging.resolve(e.getKey()), e.getValue());
+                text(staging.resolve("report.html"), SweepReport.html(o, tokenizer, plots, title));
+                text(staging.resolve("summary.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary) + "\n");
+            });
         } catch (IOException e) {
             throw new InvalidInputException("cannot write " + dir + ": " + IoErrors.reason(e), e);
         }
@@ -85,18 +91,15 @@ public final class SweepFiles {
     /** Only the report (demo --report FILE). */
     public static void writeReport(Path file, Sweep.Outcome o, GPT2Tokenizer tokenizer, String title) {
         try {
-            text(file, SweepReport.html(o, tokenizer, plots(o), title));
+            String html = SweepReport.html(o, tokenizer, plots(o), title);
+            AtomicFiles.write(file, tmp -> text(tmp, html));
         } catch (IOException e) {
             throw new InvalidInputException("cannot write " + file + ": " + IoErrors.reason(e), e);
         }
     }
 
     private static void text(Path p, String s) throws IOException {
-        bytes(p, s.getBytes(StandardCharsets.UTF_8));
-    }
-
-    private static void bytes(Path p, byte[] b) throws IOException {
-        AtomicFiles.write(p, tmp -> Files.write(tmp, b));
+        Files.writeString(p, s, StandardCharsets.UTF_8);
     }
 
     static Map<String, byte[]> plots(Sweep.Outcome o) {

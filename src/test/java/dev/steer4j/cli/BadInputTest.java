@@ -25,6 +25,7 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.List;
 import org.bytedeco.pytorch.PyTorchStreamReader;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Test;
@@ -64,6 +65,46 @@ class BadInputTest {
                     "--profile", disk.resolve("trace.json").toString()).badInput();
             assertTrue(msg.contains("no space left on device"), msg);
             assertOnly(disk, "old.pt", "filler");
+        });
+    }
+
+    /**
+     * A sweep writes its folder as a whole: when the disk fills up after cells.jsonl (the plots and the report do
+     * not fit), an earlier sweep's folder is left as it was, not mixed with half of the new one.
+     */
+    @Test
+    void aFullDiskDuringASweepsWriteLeavesTheEarlierSweepWhole() throws Exception {
+        Fixtures.writeVectors(tmp);
+        Path disk = tmp.resolve("sweep-disk");
+        withTmpfs(disk, "2m", () -> {
+            Path out = disk.resolve("sweep");
+            java.util.function.Function<String, String[]> sweep = coefs -> new String[] {"sweep", "--model",
+                    Cli.convertedModel().toString(), "--vector", tmp.resolve("last.safetensors").toString(), "--coefs", coefs,
+                    "--prompt", "a", "--prompt", "b", "--max-new-tokens", "2", "--out", out.toString()};
+            assertEquals(0, Cli.run(sweep.apply("-10,10")).code());
+            java.util.Map<String, byte[]> earlier = new java.util.TreeMap<>();
+            try (var files = Files.list(out)) {
+                for (Path f : files.toList()) earlier.put(f.getFileName().toString(), Files.readAllBytes(f));
+            }
+            long cells = earlier.get("cells.jsonl").length, plot = earlier.get("concept_heatmap.png").length;
+            long room = (cells * 3 / 2 / 4096 + 2) * 4096;
+            assertTrue(plot > room, "the test needs a plot larger than the room left: " + plot + " <= " + room);
+            fill(disk.resolve("filler"));
+            try (FileChannel f = FileChannel.open(disk.resolve("filler"), StandardOpenOption.WRITE)) {
+                f.truncate(f.size() - room); // room for the new cells.jsonl, not for the plots and the report
+            }
+            Cli.Result failed = Cli.run(sweep.apply("-5,5")); // progress lines, then the error's one line
+            assertEquals(2, failed.code(), failed.err());
+            assertFalse(failed.err().contains("\tat "), failed.err());
+            List<String> lines = failed.err().strip().lines().toList();
+            assertEquals("steer4j: cannot write " + out + ": no space left on device", lines.get(lines.size() - 1));
+            java.util.Map<String, byte[]> after = new java.util.TreeMap<>();
+            try (var files = Files.list(out)) {
+                for (Path f : files.toList()) after.put(f.getFileName().toString(), Files.readAllBytes(f));
+            }
+            assertEquals(earlier.keySet(), after.keySet());
+            for (String f : earlier.keySet()) org.junit.jupiter.api.Assertions.assertArrayEquals(earlier.get(f), after.get(f), f);
+            assertOnly(disk, "sweep", "filler");
         });
     }
 

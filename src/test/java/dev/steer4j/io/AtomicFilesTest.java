@@ -2,12 +2,15 @@ package dev.steer4j.io;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -38,6 +41,53 @@ class AtomicFilesTest {
         assertEquals("kept", Files.readString(target));
         try (var files = Files.list(dir)) {
             assertEquals(1, files.count(), "only the target is left");
+        }
+    }
+
+    @Test
+    void aFolderIsReplacedWholeAndOnlyOnceItIsComplete(@TempDir Path dir) throws IOException {
+        Path out = dir.resolve("out");
+        AtomicFiles.writeFolder(out, staging -> { // new
+            Files.writeString(staging.resolve("a"), "1");
+            Files.writeString(staging.resolve("old-only"), "1");
+        });
+        assertEquals(Set.of("a", "old-only"), names(out));
+
+        AtomicFiles.writeFolder(out, staging -> { // an earlier run's: replaced whole, its other files gone
+            Files.writeString(staging.resolve("a"), "2");
+            Files.writeString(staging.resolve("b"), "2");
+        });
+        assertEquals(Set.of("a", "b"), names(out));
+        assertEquals("2", Files.readString(out.resolve("a")));
+
+        assertThrows(IOException.class, () -> AtomicFiles.writeFolder(out, staging -> { // fails half way
+            Files.writeString(staging.resolve("a"), "3");
+            throw new IOException("No space left on device");
+        }));
+        assertEquals(Set.of("a", "b"), names(out));
+        assertEquals("2", Files.readString(out.resolve("a")));
+        assertEquals(Set.of("out"), names(dir), "no staging folder left");
+
+        Path empty = Files.createDirectory(dir.resolve("empty"));
+        AtomicFiles.writeFolder(empty, staging -> Files.writeString(staging.resolve("c"), "3"));
+        assertEquals(Set.of("c"), names(empty));
+        assertEquals(Set.of("out", "empty"), names(dir));
+    }
+
+    @Test
+    void aFolderBehindALinkIsWrittenWhereTheLinkPoints(@TempDir Path dir) throws IOException {
+        Path real = Files.createDirectory(dir.resolve("real"));
+        Files.writeString(real.resolve("old"), "x");
+        Path link = Files.createSymbolicLink(dir.resolve("link"), real);
+        AtomicFiles.writeFolder(link, staging -> Files.writeString(staging.resolve("new"), "y"));
+        assertTrue(Files.isSymbolicLink(link));
+        assertEquals(Set.of("new"), names(real));
+        assertEquals(Set.of("real", "link"), names(dir));
+    }
+
+    private static Set<String> names(Path dir) throws IOException {
+        try (var files = Files.list(dir)) {
+            return files.map(p -> p.getFileName().toString()).collect(Collectors.toSet());
         }
     }
 }
