@@ -42,7 +42,7 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public Engine engine(int slots, int maxQueue) {
-        return engine(slots, maxQueue, session.defaultTokenBudget(slots));
+        return engine(slots, maxQueue, defaultTokenBudget(slots));
     }
 
     /**
@@ -63,27 +63,23 @@ public final class Session implements AutoCloseable {
      */
     public Engine engine(int slots, int maxQueue, int tokenBudget) {
         if (maxQueue < 1) throw new InvalidInputException("the engine's queue must hold at least 1 request, got " + maxQueue);
-        BatchEngine engine = newEngine(slots, tokenBudget);
+        BatchEngine engine = session.engine(slots, tokenBudget);
         Engine api = new Engine(engine, model.internal().tokenizer(), maxQueue);
         engines.add(api);
         return api;
     }
 
-    private static void requireBudget(int tokenBudget) {
-        if (tokenBudget < 0) throw new InvalidInputException("the token budget must be 0 (none) or more than the slots, got " + tokenBudget);
-    }
-
-    /** An engine of {@code slots} with {@code tokenBudget} (0: prefills apart), closed again if the budget is refused. */
-    private BatchEngine newEngine(int slots, int tokenBudget) {
-        requireBudget(tokenBudget);
-        BatchEngine engine = session.engine(slots);
-        try {
-            if (tokenBudget > 0) engine.tokenBudget(tokenBudget);
-        } catch (RuntimeException e) {
-            engine.close();
-            throw e;
-        }
-        return engine;
+    /**
+     * The token budget that {@link #engine(int, int)}, {@link #run(Iterator, int, ResultSink)} and
+     * {@link #prepare(int)} give {@code slots}: the larger of 256 and twice the slots, or 0 (prompts prefilled
+     * apart) for a model converted by a steer4j without chunked prefill.
+     *
+     * @param slots how many requests run together at most
+     * @return the budget
+     * @throws IllegalStateException if this session or its model was closed
+     */
+    public int defaultTokenBudget(int slots) {
+        return session.defaultTokenBudget(slots);
     }
 
     /**
@@ -145,7 +141,7 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public RunStats run(Iterator<Request> requests, int slots, ResultSink sink) {
-        return run(requests, slots, session.defaultTokenBudget(slots), sink);
+        return run(requests, slots, defaultTokenBudget(slots), sink);
     }
 
     /**
@@ -188,7 +184,7 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public void prepare(int slots) {
-        prepare(slots, session.defaultTokenBudget(slots));
+        prepare(slots, defaultTokenBudget(slots));
     }
 
     /**
@@ -201,11 +197,11 @@ public final class Session implements AutoCloseable {
      * @throws IllegalStateException if this session or its model was closed
      */
     public void prepare(int slots, int tokenBudget) {
-        requireBudget(tokenBudget);
+        SteeringSession.requireTokenBudget(tokenBudget); // before the running engine closes
         if (streaming != null && streaming.slots() == slots && streaming.tokenBudget() == tokenBudget) return;
         if (streaming != null) streaming.close(); // first: its KV cache must not count against the new engine's memory
         streaming = null;
-        streaming = newEngine(slots, tokenBudget);
+        streaming = session.engine(slots, tokenBudget);
     }
 
     /**

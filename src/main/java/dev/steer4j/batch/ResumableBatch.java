@@ -85,8 +85,8 @@ public final class ResumableBatch {
         RequestReader reader = new RequestReader(java.util.Arrays.asList(o.in().toAbsolutePath().getParent()), o.steer(), o.maxNewTokens(), o.sampling());
         long start = System.nanoTime();
         // the engine first: one that does not fit in memory is refused before the output is created
-        if (o.tokenBudget().isPresent()) session.prepare(o.maxBatch(), o.tokenBudget().getAsInt());
-        else session.prepare(o.maxBatch());
+        int tokenBudget = o.tokenBudget().orElseGet(() -> session.defaultTokenBudget(o.maxBatch()));
+        session.prepare(o.maxBatch(), tokenBudget);
         try (ResultLog log = ResultLog.open(o.out());
              InputStream in = Files.newInputStream(o.in());
              LineReader lines = new LineReader(in)) {
@@ -114,8 +114,7 @@ public final class ResumableBatch {
             };
             Map<String, Object> engine = Map.of();
             if (o.staticBatches()) runStatic(session, source, o.maxBatch(), sink);
-            else if (o.tokenBudget().isPresent()) engine = statsMap(session.run(source, o.maxBatch(), o.tokenBudget().getAsInt(), sink));
-            else engine = statsMap(session.run(source, o.maxBatch(), sink));
+            else engine = statsMap(session.run(source, o.maxBatch(), tokenBudget, sink));
             return new Summary(counts.requests, counts.errors, counts.skipped, earlierErrors, counts.promptTokens,
                     counts.newTokens, seconds(start), engine);
         } catch (IOException e) {

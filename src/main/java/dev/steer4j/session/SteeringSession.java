@@ -300,6 +300,27 @@ public final class SteeringSession implements AutoCloseable {
         }
     }
 
+    /** Refuses a negative token budget (0 is none; the engine refuses one not above its slots). */
+    public static void requireTokenBudget(int tokenBudget) {
+        if (tokenBudget < 0) throw new InvalidInputException("the token budget must be 0 (none) or more than the slots, got " + tokenBudget);
+    }
+
+    /**
+     * As {@link #engine(int)}, with chunked prefill of at most {@code tokenBudget} tokens a step (0: prompts
+     * prefilled apart); the engine is closed again if the budget is refused.
+     */
+    public BatchEngine engine(int slots, int tokenBudget) {
+        requireTokenBudget(tokenBudget);
+        BatchEngine engine = engine(slots);
+        try {
+            if (tokenBudget > 0) engine.tokenBudget(tokenBudget);
+        } catch (RuntimeException e) {
+            engine.close();
+            throw e;
+        }
+        return engine;
+    }
+
     /**
      * Checks that {@code r} can run on this model (its prompt fits with its token limit; each entry's module,
      * width and coefficient) and returns its prompt's ids; throws otherwise, before any work.

@@ -75,9 +75,8 @@ public final class Sweep {
         Result[] results = new Result[requests.size()];
         Map<String, Object> stats;
         int engineSlots = Math.max(1, Math.min(slots, requests.size()));
-        try (BatchEngine engine = session.engine(engineSlots)) {
-            int budget = session.defaultTokenBudget(engineSlots);
-            if (budget > 0) engine.tokenBudget(budget); // chunked prefill, as the API's engines
+        // chunked prefill, as the API's engines
+        try (BatchEngine engine = session.engine(engineSlots, session.defaultTokenBudget(engineSlots))) {
             int[] done = {0};
             String[] failure = {null};
             engine.run(requests.iterator(), new BatchEngine.Sink() {
