@@ -51,8 +51,9 @@ public final class AtomicFiles {
     /**
      * Writes a folder as a whole: {@code writer} fills a new staging folder beside {@code target}, which then takes
      * the target's place. A target folder that holds files (an earlier run's) is moved aside first, put back if the
-     * new one cannot take its place, and deleted once it has. Until then the target is untouched: a failed or
-     * interrupted write leaves what was there (after a {@code kill -9}, also a hidden staging folder beside it).
+     * new one cannot take its place, and deleted once it has. A failed or interrupted write leaves what was there
+     * (after a {@code kill -9}, also a hidden staging folder beside it; killed between the two moves, the earlier
+     * folder is beside it under a hidden {@code .NAME.replaced…} name).
      */
     public static void writeFolder(Path target, FolderWriter writer) throws IOException {
         Path abs = target.toAbsolutePath();
@@ -78,7 +79,11 @@ public final class AtomicFiles {
                     move(aside, abs);
                     throw e;
                 }
-                deleteTree(aside);
+                try {
+                    deleteTree(aside);
+                } catch (IOException e) {
+                    // the new folder is in place; a hidden copy of the old one is all that is left over
+                }
             }
         } finally {
             deleteTree(staging); // gone already when it took the target's place
