@@ -91,19 +91,19 @@ public final class Gpt2Program {
                     S = k_cache.size(0)
                     keys = k_cache.narrow(2, 0, past)
                     values = v_cache.narrow(2, 0, past)
-                    parts = [%4$s.transpose(1, 2).reshape(S, 1, D)]
+                    parts = [self.attend(q.narrow(0, 0, S), keys, values, attn_bias).transpose(1, 2).reshape(S, 1, D)]
                     for i in range(len(chunk_biases)):
                         n = desc[4 * i + 2]
                         keys = k_cache.narrow(0, desc[4 * i], 1).narrow(2, 0, desc[4 * i + 3])
                         values = v_cache.narrow(0, desc[4 * i], 1).narrow(2, 0, desc[4 * i + 3])
-                        parts.append(%5$s.transpose(1, 2).reshape(n, 1, D))
+                        parts.append(self.attend(q.narrow(0, desc[4 * i + 1], n).transpose(0, 2), keys, values, chunk_biases[i]).transpose(1, 2).reshape(n, 1, D))
                     y = torch.cat(parts, 0)
                 else:
                     k_cache.narrow(2, past, T).copy_(k)
                     v_cache.narrow(2, past, T).copy_(v)
                     keys = k_cache.narrow(2, 0, past + T)
                     values = v_cache.narrow(2, 0, past + T)
-                    y = %3$s.transpose(1, 2).reshape(B, T, D)
+                    y = self.attend(q, keys, values, attn_bias).transpose(1, 2).reshape(B, T, D)
                 return self.c_proj.forward(y)
             """;
 
@@ -253,10 +253,7 @@ public final class Gpt2Program {
             attn.register_module("c_proj", conv1d(p + "attn.c_proj", weight));
             String scale = literal(1.0 / Math.sqrt(headDim));
             attn.define(attend(portable, scale));
-            attn.define(String.format(Locale.ROOT, ATTENTION, c.nHead(), headDim,
-                    "self.attend(q, keys, values, attn_bias)",
-                    "self.attend(q.narrow(0, 0, S), keys, values, attn_bias)",
-                    "self.attend(q.narrow(0, desc[4 * i + 1], n).transpose(0, 2), keys, values, chunk_biases[i])"));
+            attn.define(String.format(Locale.ROOT, ATTENTION, c.nHead(), headDim));
             block.register_module("attn", attn);
             block.register_module("ln_2", layerNorm(p + "ln_2", weight, eps));
             JitModule mlp = module("GPT2MLP", "h" + i + "_mlp");
