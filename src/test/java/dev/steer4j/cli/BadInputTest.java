@@ -26,6 +26,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import org.bytedeco.pytorch.PyTorchStreamReader;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Test;
@@ -82,10 +84,7 @@ class BadInputTest {
                     Cli.convertedModel().toString(), "--vector", tmp.resolve("last.safetensors").toString(), "--coefs", coefs,
                     "--prompt", "a", "--prompt", "b", "--max-new-tokens", "2", "--out", out.toString()};
             assertEquals(0, Cli.run(sweep.apply("-10,10")).code());
-            java.util.Map<String, byte[]> earlier = new java.util.TreeMap<>();
-            try (var files = Files.list(out)) {
-                for (Path f : files.toList()) earlier.put(f.getFileName().toString(), Files.readAllBytes(f));
-            }
+            Map<String, byte[]> earlier = contents(out);
             long cells = earlier.get("cells.jsonl").length, plot = earlier.get("concept_heatmap.png").length;
             long room = (cells * 3 / 2 / 4096 + 2) * 4096;
             assertTrue(plot > room, "the test needs a plot larger than the room left: " + plot + " <= " + room);
@@ -98,10 +97,7 @@ class BadInputTest {
             assertFalse(failed.err().contains("\tat "), failed.err());
             List<String> lines = failed.err().strip().lines().toList();
             assertEquals("steer4j: cannot write " + out + ": no space left on device", lines.get(lines.size() - 1));
-            java.util.Map<String, byte[]> after = new java.util.TreeMap<>();
-            try (var files = Files.list(out)) {
-                for (Path f : files.toList()) after.put(f.getFileName().toString(), Files.readAllBytes(f));
-            }
+            Map<String, byte[]> after = contents(out);
             assertEquals(earlier.keySet(), after.keySet());
             for (String f : earlier.keySet()) org.junit.jupiter.api.Assertions.assertArrayEquals(earlier.get(f), after.get(f), f);
             assertOnly(disk, "sweep", "filler");
@@ -355,6 +351,15 @@ class BadInputTest {
         } catch (IOException full) {
             assertTrue(String.valueOf(full.getMessage()).contains("No space left"), full.toString());
         }
+    }
+
+    /** Every file of the folder by name, with its bytes. */
+    private static Map<String, byte[]> contents(Path dir) throws IOException {
+        Map<String, byte[]> out = new TreeMap<>();
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList()) out.put(f.getFileName().toString(), Files.readAllBytes(f));
+        }
+        return out;
     }
 
     /** The folder holds exactly {@code names}: no temporary files left behind. */
