@@ -3,7 +3,8 @@
 fixed prompts and word lists (src/main/resources/steer4j/demo/), with the block and coefficient chosen on one
 half of the prompts and the effect reported on the other.
 
-    builtin_effect.py [--model M.pt] [--out DIR] [--coefs 4,8,16,32] [--reduce last,mean]
+    builtin_effect.py [--model M.pt] [--out DIR] [--coefs 4,8,16,32] [--reduce last,mean] [--pair P/N | --pairs F]
+                      [--samples K]
 
 For each reduction R of ActAdd "Love" − "Hate" (or --pair) (unit vectors at every block: `steer4j vector --reduce R
 --normalize`), one `steer4j sweep` over every block and the coefficients ±c and 0 (greedy, 20 new tokens),
@@ -71,6 +72,16 @@ def judge(cells, prompts, known):
             "dictionary_share": known_words / max(1, words), "prompts": per}
 
 
+def pooled(rows):
+    """One cell per (coefficient, prompt): the samples' mean scores, geometric-mean perplexity and joined texts."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["coefficient"], r["prompt_index"]), []).append(r)
+    return {key: {"concept": sum(r["concept"] for r in g) / len(g), "opposite": sum(r["opposite"] for r in g) / len(g),
+                  "perplexity": math.exp(sum(math.log(r["perplexity"]) for r in g) / len(g)),
+                  "text": " ".join(r["text"] for r in g)} for key, g in groups.items()}
+
+
 def fluent(j):
     return j["perplexity_ratio"] <= PERPLEXITY_RATIO and j["dictionary_share"] >= DICTIONARY_SHARE
 
@@ -82,7 +93,13 @@ def main():
     ap.add_argument("--coefs", default="4,8,16,32")
     ap.add_argument("--reduce", default="last,mean")
     ap.add_argument("--max-new-tokens", default="20")
+    ap.add_argument("--samples", type=int, default=1,
+                    help="K > 1: K sampled continuations per cell (temperature 1, seeds 0…K-1) instead of one greedy one; "
+                         "a prompt's scores are their means, its perplexity their geometric mean")
     ap.add_argument("--pair", default="Love/Hate", help="the ActAdd prompts, POSITIVE/NEGATIVE (spaces kept; default the seed's)")
+    ap.add_argument("--pairs", default=None, metavar="FILE.jsonl",
+                    help="instead of --pair: CAA's mean difference over these contrastive pairs, read at each pair's last "
+                         "token (--reduce is then ignored)")
     args = ap.parse_args()
     model = ["--model", args.model] if args.model else []
     os.makedirs(args.out, exist_ok=True)
@@ -92,23 +109,26 @@ def main():
     known = dictionary()
     positive, negative = args.pair.split("/")
     tag = "" if args.pair == "Love/Hate" else "-" + "".join(ch for ch in args.pair if ch.isalnum())
+    source = ["--positive", positive, "--negative", negative]
+    if args.pairs:
+        tag, source, args.reduce = "-caa", ["--pairs", args.pairs, "--method", "mean"], "last"
     settings = []
     for reduce in args.reduce.split(","):
         vector = os.path.join(args.out, f"love-hate{tag}-{reduce}.safetensors")
         if not os.path.exists(vector):
-            cli("vector", *model, "--positive", positive, "--negative", negative, *[a for b in blocks for a in ("--module", b)],
-                "--reduce", reduce, "--normalize", "--out", vector)
-        sweep = os.path.join(args.out, f"sweep{tag}-{reduce}")
+            cli("vector", *model, *source, *[a for b in blocks for a in ("--module", b)],
+                *([] if args.pairs else ["--reduce", reduce]), "--normalize", "--out", vector)
+        sweep = os.path.join(args.out, f"sweep{tag}-{reduce}" + (f"-k{args.samples}" if args.samples > 1 else ""))
         if not os.path.exists(os.path.join(sweep, "summary.json")):
             cli("sweep", *model, "--vector", vector, "--coefs", grid, "--prompts", os.path.join(DEMO, "prompts.txt"),
                 "--concept-words", os.path.join(DEMO, "love-words.txt"),
                 "--opposite-words", os.path.join(DEMO, "hate-words.txt"), "--max-new-tokens", args.max_new_tokens,
-                "--out", sweep)
+                *(["--samples", str(args.samples)] if args.samples > 1 else []), "--out", sweep)
         rows = [json.loads(l) for l in open(os.path.join(sweep, "cells.jsonl"), encoding="utf-8")]
         n = 1 + max(r["prompt_index"] for r in rows)
         selection, report = list(range(0, n, 2)), list(range(1, n, 2))
         for block in blocks:
-            at = {(r["coefficient"], r["prompt_index"]): r for r in rows if r["module"] == block}
+            at = pooled([r for r in rows if r["module"] == block])
             for c in coefs:
                 cells = {0.0: {p: at[0.0, p] for p in range(n)}, "+": {p: at[c, p] for p in range(n)},
                          "-": {p: at[-c, p] for p in range(n)}}

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Train steer4j's built-in GPT-2 on modern English from the package registries.
 
-    train_default_model.py OUT_DIR [--steps N] [--work DIR] [--threads T] [--eval-only]
+    train_default_model.py OUT_DIR [--steps N] [--work DIR] [--threads T] [--eval-only] [--extend-with austen]
 
 Corpus (licences as the packages state them; docs/DEFAULT_MODEL.md):
   - the Brown Corpus (Francis & Kučera, 1961 American English, 500 texts of ~2,000 words, 15 genres), from the npm
@@ -10,6 +10,8 @@ Corpus (licences as the packages state them; docs/DEFAULT_MODEL.md):
   - WordNet 3.0's glosses and example sentences (Debian's wordnet-base, the WordNet 3.0 licence: use, copy,
     modify and distribute for any purpose), for every synset that has an example sentence.
 Install with: apt-get install python3-torch python3-regex wordnet-base libopenblas0-pthread nodejs npm
+A second phase (--extend-with austen, not the shipped model's recipe) continues on the corpus plus Jane Austen's six
+novels from Debian's r-cran-janeaustenr ("MIT"), which R itself writes out as text (apt-get install r-cran-janeaustenr).
 
 The model is a Hugging Face GPT2LMHeadModel in layout and names (transformer.h.i.attn.c_attn …, Conv1D
 weights stored [in, out], tied lm_head) with the real GPT-2 tokenizer (vocab 50257, the vocab.json and
@@ -105,8 +107,44 @@ def wordnet_entries(directory=WORDNET):
     return entries
 
 
-def documents(work):
-    return [("brown", d) for d in brown_texts(brown_folder(work))] + [("wordnet", d) for d in wordnet_entries()]
+AUSTEN_NOVELS = ("sensesensibility", "prideprejudice", "mansfieldpark", "emma", "northangerabbey", "persuasion")
+
+
+def austen_folder(work):
+    """The six novels of Debian's r-cran-janeaustenr as plain text, written once into WORK by R itself (the
+    package keeps them in R's own data format)."""
+    folder = os.path.join(work, "janeaustenr")
+    if not os.path.isdir(folder):
+        tmp = folder + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        script = ("library(janeaustenr); for (b in c(%s)) writeLines(get(b), file.path('%s', paste0(b, '.txt')))"
+                  % (", ".join(f"'{n}'" for n in AUSTEN_NOVELS), tmp))
+        subprocess.run(["Rscript", "-e", script], check=True)
+        os.replace(tmp, folder)
+    return folder
+
+
+def austen_chapters(folder):
+    """One document per chapter of the six novels: the title pages and chapter headings dropped, one paragraph a
+    line, the underscores that mark italics removed."""
+    chapters = []
+    for name in AUSTEN_NOVELS:
+        with open(os.path.join(folder, name + ".txt"), encoding="utf-8") as f:
+            text = f.read().replace("_", "")
+        for chapter in regex.split(r"(?im)^\s*chapter [0-9ivxlc]+\.?\s*$", text)[1:]:
+            paragraphs = [" ".join(p.split()) for p in regex.split(r"\n\s*\n", chapter)]
+            paragraphs = [p for p in paragraphs if p and not regex.fullmatch(r"(?i)(the )?end|finis|volume [ivx]+", p)]
+            if paragraphs:
+                chapters.append("\n".join(paragraphs))
+    return chapters
+
+
+def documents(work, extended=False):
+    """The corpus: the Brown Corpus and WordNet; with EXTENDED (the second phase) Jane Austen's novels after them,
+    so that the first two sources split as they do alone."""
+    docs = [("brown", d) for d in brown_texts(brown_folder(work))] + [("wordnet", d) for d in wordnet_entries()]
+    return docs + [("austen", d) for d in austen_chapters(austen_folder(work))] if extended else docs
 
 
 # ----------------------------------------------------------------------------- tokenizer (GPT-2 byte-level BPE)
@@ -306,6 +344,19 @@ class Gpt2LMHead(nn.Module):
         return full
 
 
+def with_vocabulary(model, cfg, seen):
+    """MODEL over a larger compact vocabulary SEEN (a superset of its own), computing the same distribution: a
+    newly seen token starts as the shared row it was part of, and the shared class keeps its logit per token."""
+    assert bool(torch.isin(model.seen, seen).all()), "the extended corpus must keep every token seen before"
+    bigger = Gpt2LMHead(cfg, seen)
+    state = {k: v for k, v in model.state_dict().items() if k != "transformer.wte.weight"}
+    bigger.load_state_dict(state, strict=False)
+    with torch.no_grad():
+        shared = model.transformer.wte.weight[-1:]
+        bigger.transformer.wte.weight.copy_(torch.cat([model.full_wte()[seen], shared]))
+    return bigger
+
+
 def hf_config(args):
     return {
         "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": 50257,
@@ -352,11 +403,12 @@ def unigram_loss(train, held, vocab=50257):
     return -logp[held[1:]].mean().item()
 
 
-def lr_at(step, args):
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
-    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+def lr_at(step, lr, warmup, steps):
+    """Linear warm-up, then a cosine decay to a tenth of LR at STEPS."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def save_atomic(obj, path):
@@ -390,6 +442,69 @@ def float16_model(model):
     return m
 
 
+def corpus(work, name, extended):
+    """The tokenized (train, held-out) split, made once and kept in WORK."""
+    path = os.path.join(work, name)
+    if os.path.exists(path):
+        return torch.load(path)
+    t0 = time.time()
+    train, held = tokenized_splits(Gpt2Bpe(TOKENIZER_DIR), documents(work, extended))
+    save_atomic((train, held), path)
+    print(f"tokenized: {len(train)} train / {len(held)} held-out tokens in {time.time() - t0:.0f} s", flush=True)
+    return train, held
+
+
+class Phase:
+    """One training phase: its own steps, learning-rate schedule, data stream and checkpoint, resumable."""
+
+    def __init__(self, name, checkpoint, steps, lr, warmup, seed, settings):
+        self.name, self.checkpoint, self.steps, self.lr, self.warmup = name, checkpoint, steps, lr, warmup
+        self.seed, self.settings = seed, settings
+
+    def run(self, model, train, args, cfg):
+        """Train MODEL in place up to the phase's last step; returns (steps done, seconds, the arguments it was
+        started with)."""
+        decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}], lr=self.lr, betas=(0.9, 0.95))
+        gen = torch.Generator().manual_seed(self.seed)
+        step, seconds, trained_with = 0, 0.0, vars(args)
+        if os.path.exists(self.checkpoint):
+            ck = torch.load(self.checkpoint)
+            made_with = {k: ck["args"].get(k) for k in self.settings}
+            if made_with != self.settings or ck["config"] != cfg:
+                sys.exit(f"error: {self.checkpoint} was made with other settings; use another --work")
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["opt"])
+            gen.set_state(ck["gen"])
+            step, seconds, trained_with = ck["step"], ck["seconds"], ck["args"]
+            print(f"{self.name} phase: resumed at step {step}", flush=True)
+
+        t_start = time.time() - seconds
+        while step < self.steps and not args.eval_only:
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, self.lr, self.warmup, self.steps)
+            x, y = batch(train, gen, args.batch, args.ctx)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bfloat16"):
+                loss = model.loss(x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            if step % 50 == 0:
+                el = time.time() - t_start
+                print(f"{self.name} phase: step {step}/{self.steps} loss {loss.item():.3f} "
+                      f"lr {lr_at(step, self.lr, self.warmup, self.steps):.2e} "
+                      f"{step * args.batch * args.ctx / el:.0f} tok/s {el / 60:.1f} min", flush=True)
+            if step % args.checkpoint_every == 0 or step == self.steps:
+                save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                             "step": step, "seconds": time.time() - t_start, "args": vars(args), "config": cfg},
+                            self.checkpoint)
+        return step, (time.time() - t_start if not args.eval_only else seconds), trained_with
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
@@ -407,6 +522,12 @@ def main(argv=None):
     ap.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                     help="compute of the training steps: bfloat16 autocasts matmuls (weights, optimizer and the loss "
                          "stay float32); about 1.8x faster on a CPU with AVX-512 BF16 or AMX")
+    ap.add_argument("--extend-with", choices=("austen",), default=None,
+                    help="a second phase: continue from the first phase's last step on the corpus plus Jane Austen's "
+                         "six novels (Debian's r-cran-janeaustenr)")
+    ap.add_argument("--extend-steps", type=int, default=1000)
+    ap.add_argument("--extend-lr", type=float, default=1e-3)
+    ap.add_argument("--extend-warmup", type=int, default=50)
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--checkpoint-every", type=int, default=100)
@@ -420,76 +541,53 @@ def main(argv=None):
     os.makedirs(work, exist_ok=True)
     cfg = hf_config(args)
 
-    corpus_path = os.path.join(work, "corpus.pt")
-    if os.path.exists(corpus_path):
-        train, held = torch.load(corpus_path)
-    else:
-        t0 = time.time()
-        train, held = tokenized_splits(Gpt2Bpe(TOKENIZER_DIR), documents(work))
-        save_atomic((train, held), corpus_path)
-        print(f"tokenized: {len(train)} train / {len(held)} held-out tokens in {time.time() - t0:.0f} s", flush=True)
-
-    if args.test_fixtures:
-        write_test_fixtures(args.test_fixtures, train, documents(work))
-
+    train, held = corpus(work, "corpus.pt", extended=False)
     torch.manual_seed(args.seed)
     model = Gpt2LMHead(cfg, torch.unique(train))
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
-    gen = torch.Generator().manual_seed(args.seed)
-    step, seconds, trained_with = 0, 0.0, vars(args)
-    ckpt_path = os.path.join(work, "checkpoint.pt")
-    if os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path)
-        if ck["args"]["steps"] != args.steps or ck["config"] != cfg:
-            sys.exit(f"error: {ckpt_path} was made with other settings; use another --work")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        gen.set_state(ck["gen"])
-        step, seconds, trained_with = ck["step"], ck["seconds"], ck["args"]
-        print(f"resumed at step {step}", flush=True)
+    phase = Phase("first", os.path.join(work, "checkpoint.pt"), args.steps, args.lr, args.warmup, args.seed,
+                  {"steps": args.steps})
+    steps, seconds, trained_with = phase.run(model, train, args, cfg)
+    record_extended = None
+    if args.extend_with:
+        train_1, held_1 = train, held
+        train, held = corpus(work, "corpus-extended.pt", extended=True)
+        model = with_vocabulary(model, cfg, torch.unique(train))
+        phase = Phase("second", os.path.join(work, "checkpoint-extended.pt"), args.extend_steps, args.extend_lr,
+                      args.extend_warmup, args.seed + 1,
+                      {"steps": args.steps, "extend_steps": args.extend_steps, "extend_lr": args.extend_lr,
+                       "extend_warmup": args.extend_warmup})
+        steps_2, seconds_2, _ = phase.run(model, train, args, cfg)
+        record_extended = {"sources": ["r-cran-janeaustenr (Debian)"], "steps": steps_2,
+                           "tokens_seen": steps_2 * args.batch * args.ctx, "lr": args.extend_lr,
+                           "warmup": args.extend_warmup, "seconds": round(seconds_2),
+                           "train_tokens": len(train), "held_out_tokens": len(held)}
+    if args.test_fixtures:
+        write_test_fixtures(args.test_fixtures, train, documents(work, extended=bool(args.extend_with)))
 
-    t_start = time.time() - seconds
-    while step < args.steps and not args.eval_only:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, args)
-        x, y = batch(train, gen, args.batch, args.ctx)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bfloat16"):
-            loss = model.loss(x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        if step % 50 == 0:
-            el = time.time() - t_start
-            print(f"step {step}/{args.steps} loss {loss.item():.3f} lr {lr_at(step, args):.2e} "
-                  f"{step * args.batch * args.ctx / el:.0f} tok/s {el / 60:.1f} min", flush=True)
-        if step % args.checkpoint_every == 0 or step == args.steps:
-            save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
-                         "step": step, "seconds": time.time() - t_start, "args": vars(args), "config": cfg},
-                        ckpt_path)
-
-    seconds = time.time() - t_start if not args.eval_only else seconds
     exported = float16_model(model)
     loss = held_out_loss(exported, held, args.ctx)
     base = unigram_loss(train, held)
+    packages = [f"{BROWN_PACKAGE} (npm)", "wordnet-base (Debian)"]
     record = {
-        "corpus": {"packages": [f"{BROWN_PACKAGE} (npm)", "wordnet-base (Debian)"],
+        "corpus": {"packages": packages + (record_extended["sources"] if record_extended else []),
                    "train_tokens": len(train), "held_out_tokens": len(held),
                    "held_out_rule": f"every {HELD_OUT_EVERY}th document of each source"},
         "shape": {k: cfg[k] for k in ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size")},
         "parameters": sum(p.numel() for n, p in model.named_parameters() if n != "transformer.wte.weight")
         + model.full_wte().numel(),
-        "training": {"steps": step, "tokens_seen": step * args.batch * args.ctx, "seconds": round(seconds),
+        "training": {"steps": steps, "tokens_seen": steps * args.batch * args.ctx, "seconds": round(seconds),
                      "torch": torch.__version__,
                      **{k: trained_with[k] for k in ("batch", "ctx", "lr", "warmup", "weight_decay", "seed", "threads")},
                      "precision": trained_with.get("precision", "float32")},
         "held_out": {"loss": loss, "perplexity": math.exp(loss)},
         "unigram_baseline": {"loss": base, "perplexity": math.exp(base)},
     }
+    if record_extended:
+        record["training"]["second_phase"] = record_extended
+        first = held_out_loss(exported, held_1, args.ctx)
+        record["held_out_first_phase_split"] = {
+            "what": "the held-out documents of the first phase's sources only, as the first phase measured them",
+            "loss": first, "perplexity": math.exp(first)}
     export(model, cfg, args.out_dir, record)
     print(json.dumps(record, indent=2), flush=True)
 
