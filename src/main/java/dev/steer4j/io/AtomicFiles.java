@@ -8,6 +8,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.Stream;
 
@@ -16,6 +17,9 @@ import java.util.stream.Stream;
  * temporary file in the same folder, which then replaces the target in one move. The result has the old
  * file's permissions, or for a new file the ones any program gets (the umask's), not a temp file's 0600.
  * {@link #writeFolder} does the same for a folder of files written together.
+ *
+ * <p>Temporary names carry the writing process's id, so that a later write of the same target can tell what a
+ * killed writer left behind ({@code kill -9}, a power cut) from what a running one is still writing, and clear it.
  */
 public final class AtomicFiles {
     /** Fills the temporary file. */
@@ -28,12 +32,16 @@ public final class AtomicFiles {
         void write(Path staging) throws IOException;
     }
 
+    private static final String TMP = ".tmp";
+    private static final long PID = ProcessHandle.current().pid();
+
     private AtomicFiles() {}
 
     public static void write(Path target, Writer writer) throws IOException {
         Path abs = target.toAbsolutePath();
         Path dir = abs.getParent();
         Files.createDirectories(dir);
+        clearLeftovers(dir, abs.getFileName().toString());
         Path tmp = createTemp(dir, abs.getFileName().toString());
         try {
             writer.write(tmp);
@@ -51,9 +59,10 @@ public final class AtomicFiles {
     /**
      * Writes a folder as a whole: {@code writer} fills a new staging folder beside {@code target}, which then takes
      * the target's place. A target folder that holds files (an earlier run's) is moved aside first, put back if the
-     * new one cannot take its place, and deleted once it has. A failed or interrupted write leaves what was there
-     * (after a {@code kill -9}, also a hidden staging folder beside it; killed between the two moves, the earlier
-     * folder is beside it under a hidden {@code .NAME.replaced…} name).
+     * new one cannot take its place, and deleted once it has. A failed or interrupted write leaves what was there.
+     * After a {@code kill -9} it may also leave a hidden staging folder beside it, or, killed between the two moves,
+     * the earlier folder under a hidden {@code .NAME.replaced…} name and nothing at NAME: the next write of the same
+     * target deletes the first and puts the second back before it starts.
      */
     public static void writeFolder(Path target, FolderWriter writer) throws IOException {
         Path abs = target.toAbsolutePath();
@@ -61,6 +70,7 @@ public final class AtomicFiles {
         Path parent = abs.getParent();
         Files.createDirectories(parent);
         String name = abs.getFileName().toString();
+        clearLeftovers(parent, name);
         Path staging = createTemp(parent, name + ".staging", true);
         try {
             writer.write(staging);
@@ -109,15 +119,65 @@ public final class AtomicFiles {
         }
     }
 
+    /**
+     * Clears what writers of {@code dir/name} that are no longer running left beside it (see {@link #createTemp}): their
+     * temporary files and staging folders are deleted; a folder one of them had moved aside is put back when nothing
+     * took its place. Best effort: what cannot be cleared stays, and the write goes on.
+     */
+    static void clearLeftovers(Path dir, String name) {
+        String prefix = "." + name + ".";
+        List<Path> candidates;
+        try (Stream<Path> entries = Files.list(dir)) {
+            candidates = entries.filter(p -> {
+                String f = p.getFileName().toString();
+                return f.startsWith(prefix) && f.endsWith(TMP) && f.length() > prefix.length() + TMP.length();
+            }).toList();
+        } catch (IOException e) {
+            return;
+        }
+        Path target = dir.resolve(name);
+        for (Path p : candidates) {
+            String f = p.getFileName().toString();
+            String[] parts = f.substring(prefix.length(), f.length() - TMP.length()).split("\\.", -1);
+            String kind = parts.length == 3 ? parts[0] : "";
+            if (parts.length < 2 || parts.length > 3 || !(kind.isEmpty() || kind.equals("staging") || kind.equals("replaced"))) {
+                continue;
+            }
+            long pid;
+            try {
+                pid = Long.parseLong(parts[parts.length - 2]);
+            } catch (NumberFormatException e) {
+                continue;
+            }
+            if (ProcessHandle.of(pid).isPresent()) continue; // a running writer's, or a name that only looks like one
+            try {
+                boolean folder = Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS);
+                if (kind.equals("replaced") && folder && !Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+                    move(p, target);
+                } else if (folder) {
+                    deleteTree(p);
+                } else {
+                    Files.deleteIfExists(p);
+                }
+            } catch (IOException e) {
+                // another writer cleared it first, or it cannot be removed: not this write's to fail on
+            }
+        }
+    }
+
     /** A new empty file with default permissions (Files.createTempFile would make it 0600). */
     private static Path createTemp(Path dir, String name) throws IOException {
         return createTemp(dir, name, false);
     }
 
-    /** A new empty file, or folder, with a hidden, unused name and default permissions. */
+    /**
+     * A new empty file, or folder, with default permissions and a hidden, unused name that says which process made
+     * it: {@code .NAME.PID.RANDOM.tmp}.
+     */
     private static Path createTemp(Path dir, String name, boolean folder) throws IOException {
         while (true) {
-            Path tmp = dir.resolve("." + name + "." + Long.toUnsignedString(ThreadLocalRandom.current().nextLong(), 36) + ".tmp");
+            Path tmp = dir.resolve("." + name + "." + PID + "."
+                    + Long.toUnsignedString(ThreadLocalRandom.current().nextLong(), 36) + TMP);
             try {
                 return folder ? Files.createDirectory(tmp) : Files.createFile(tmp);
             } catch (FileAlreadyExistsException e) {

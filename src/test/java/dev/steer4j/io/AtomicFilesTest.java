@@ -4,12 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -83,6 +86,63 @@ class AtomicFilesTest {
         assertTrue(Files.isSymbolicLink(link));
         assertEquals(Set.of("new"), names(real));
         assertEquals(Set.of("real", "link"), names(dir));
+    }
+
+    @Test
+    void whatAKilledWriterLeftIsClearedByTheNextWriteOfTheSameTarget(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("out");
+        Path file = dir.resolve("file.bin");
+        Files.writeString(file, "kept");
+        killedHalfWay("folder", out);
+        killedHalfWay("file", file);
+        Set<String> left = names(dir); // the kept file, a staging folder and a temporary file
+        assertEquals(3, left.size(), left.toString());
+        assertTrue(left.stream().anyMatch(n -> n.startsWith(".out.staging.")), left.toString());
+        assertTrue(left.stream().anyMatch(n -> n.startsWith(".file.bin.")), left.toString());
+        Path running = Files.createDirectory(dir.resolve(".out.staging." + ProcessHandle.current().pid() + ".x.tmp"));
+        Path others = Files.createFile(dir.resolve(".other." + deadPid() + ".x.tmp"));
+
+        AtomicFiles.writeFolder(out, staging -> Files.writeString(staging.resolve("a"), "1"));
+        AtomicFiles.write(file, tmp -> Files.writeString(tmp, "new"));
+        assertEquals(Set.of("out", "file.bin", running.getFileName().toString(), others.getFileName().toString()),
+                names(dir), "a running writer's staging folder and another target's temporary file stay");
+        assertEquals(Set.of("a"), names(out));
+        assertEquals("new", Files.readString(file));
+    }
+
+    @Test
+    void aFolderMovedAsideByAWriterKilledBetweenItsMovesIsPutBack(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("out");
+        AtomicFiles.writeFolder(out, staging -> Files.writeString(staging.resolve("a"), "earlier"));
+        // the state a kill -9 between "move the earlier folder aside" and "move the new one in" leaves
+        Files.move(out, dir.resolve(".out.replaced." + deadPid() + ".x.tmp"));
+
+        assertThrows(IOException.class, () -> AtomicFiles.writeFolder(out, staging -> {
+            throw new IOException("No space left on device");
+        }));
+        assertEquals(Set.of("out"), names(dir));
+        assertEquals("earlier", Files.readString(out.resolve("a")));
+    }
+
+    /** Runs {@link KilledWriter} on {@code target} in a JVM of its own and kills it (SIGKILL) half way. */
+    private static void killedHalfWay(String what, Path target) throws Exception {
+        Path jvm = Path.of(System.getProperty("java.home"), "bin", "java");
+        Process p = new ProcessBuilder(jvm.toString(), "-cp", System.getProperty("java.class.path"),
+                KilledWriter.class.getName(), what, target.toString()).redirectErrorStream(true).start();
+        try {
+            String line = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)).readLine();
+            assertEquals("ready", line, "the writer got half way");
+        } finally {
+            p.destroyForcibly();
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the writer was killed");
+        }
+    }
+
+    /** The id of a process that has ended. */
+    private static long deadPid() throws Exception {
+        Process p = new ProcessBuilder("true").start();
+        p.waitFor();
+        return p.pid();
     }
 
     private static Set<String> names(Path dir) throws IOException {
