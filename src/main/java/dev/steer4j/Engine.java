@@ -5,9 +5,9 @@ import dev.steer4j.engine.Submission;
 import dev.steer4j.request.Request;
 import dev.steer4j.request.Result;
 import dev.steer4j.tokenizer.GPT2Tokenizer;
+import dev.steer4j.tokenizer.StreamingDecoder;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -227,12 +227,13 @@ public final class Engine implements AutoCloseable {
         final Request request;
         final TextListener listener;
         final Completion completion = new Completion();
-        final List<Integer> produced = new ArrayList<>();
+        final StreamingDecoder decoder;
         int sent; // characters of decoded text already given to the listener
 
         Job(Request request, TextListener listener) {
             this.request = request;
             this.listener = listener;
+            this.decoder = listener == null ? null : tokenizer.streamingDecoder();
             completion.result().whenComplete((r, e) -> {
                 unfinished.remove(this);
                 // a request given up while queued leaves the queue now, not when a slot frees: else it holds a place
@@ -251,13 +252,9 @@ public final class Engine implements AutoCloseable {
 
         @Override public boolean token(int id) {
             if (listener == null) return true;
-            produced.add(id);
-            String text = tokenizer.decode(produced.stream().mapToInt(Integer::intValue).toArray());
-            int end = text.length();
-            if (end > 0 && text.charAt(end - 1) == '\uFFFD') end--; // a character whose bytes are still coming
-            if (end <= sent) return true;
-            String delta = text.substring(sent, end);
-            sent = end;
+            String delta = decoder.next(id);
+            if (delta.isEmpty()) return true; // a character whose bytes are still coming
+            sent += delta.length();
             return listener.onText(delta);
         }
 

@@ -179,6 +179,16 @@ public final class GPT2Tokenizer {
         return out.toString(StandardCharsets.UTF_8);
     }
 
+    /** A decoder that turns ids into text as they come, a token at a time (for streaming). */
+    public StreamingDecoder streamingDecoder() {
+        return new StreamingDecoder(this);
+    }
+
+    /** The UTF-8 bytes that token {@code id} stands for. */
+    byte[] bytes(int id) {
+        return idToBytes[checkId(id)];
+    }
+
     public int vocabSize() {
         return vocabSize;
     }
