@@ -549,7 +549,7 @@ def main(argv=None):
     steps, seconds, trained_with = phase.run(model, train, args, cfg)
     record_extended = None
     if args.extend_with:
-        train_1, held_1 = train, held
+        held_1 = held
         train, held = corpus(work, "corpus-extended.pt", extended=True)
         model = with_vocabulary(model, cfg, torch.unique(train))
         phase = Phase("second", os.path.join(work, "checkpoint-extended.pt"), args.extend_steps, args.extend_lr,

@@ -10,6 +10,8 @@ import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -124,35 +126,28 @@ public final class AtomicFiles {
      * temporary files and staging folders are deleted; a folder one of them had moved aside is put back when nothing
      * took its place. Best effort: what cannot be cleared stays, and the write goes on.
      */
-    static void clearLeftovers(Path dir, String name) {
-        String prefix = "." + name + ".";
-        List<Path> candidates;
+    private static void clearLeftovers(Path dir, String name) {
+        // the names createTemp gives: .NAME.PID.RANDOM.tmp, .NAME.staging.PID.RANDOM.tmp, .NAME.replaced.PID.RANDOM.tmp
+        Pattern leftover = Pattern.compile(Pattern.quote("." + name) + "\\.(?:(staging|replaced)\\.)?(\\d+)\\.[0-9a-z]+" + Pattern.quote(TMP));
+        List<Matcher> found;
         try (Stream<Path> entries = Files.list(dir)) {
-            candidates = entries.filter(p -> {
-                String f = p.getFileName().toString();
-                return f.startsWith(prefix) && f.endsWith(TMP) && f.length() > prefix.length() + TMP.length();
-            }).toList();
+            found = entries.map(p -> leftover.matcher(p.getFileName().toString())).filter(Matcher::matches).toList();
         } catch (IOException e) {
             return;
         }
         Path target = dir.resolve(name);
-        for (Path p : candidates) {
-            String f = p.getFileName().toString();
-            String[] parts = f.substring(prefix.length(), f.length() - TMP.length()).split("\\.", -1);
-            String kind = parts.length == 3 ? parts[0] : "";
-            if (parts.length < 2 || parts.length > 3 || !(kind.isEmpty() || kind.equals("staging") || kind.equals("replaced"))) {
-                continue;
-            }
+        for (Matcher m : found) {
+            Path p = dir.resolve(m.group());
             long pid;
             try {
-                pid = Long.parseLong(parts[parts.length - 2]);
+                pid = Long.parseLong(m.group(2));
             } catch (NumberFormatException e) {
-                continue;
+                continue; // too long to be a process id
             }
             if (ProcessHandle.of(pid).isPresent()) continue; // a running writer's, or a name that only looks like one
             try {
                 boolean folder = Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS);
-                if (kind.equals("replaced") && folder && !Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+                if ("replaced".equals(m.group(1)) && folder && !Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
                     move(p, target);
                 } else if (folder) {
                     deleteTree(p);

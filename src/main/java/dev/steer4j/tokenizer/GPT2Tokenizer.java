@@ -174,7 +174,7 @@ public final class GPT2Tokenizer {
     public String decode(int[] ids) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         for (int id : ids) {
-            out.writeBytes(idToBytes[checkId(id)]);
+            out.writeBytes(bytes(id));
         }
         return out.toString(StandardCharsets.UTF_8);
     }
